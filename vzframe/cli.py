@@ -1,0 +1,100 @@
+"""The ``vzframe`` command: thin wrappers over the runtime.
+
+    vzframe run games.spy schedulers.hysteresis [--config FILE.yaml] [key=value ...]
+    vzframe plugins
+    vzframe model build-tiny DIR
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from vzframe.config import ConfigError
+
+
+def _split_run_args(items: list[str]) -> tuple[list[str], list[str]]:
+    """Positional words without ``=`` are plugin names; ``key=value`` are overrides."""
+    plugins = [a for a in items if "=" not in a]
+    overrides = [a for a in items if "=" in a]
+    return plugins, overrides
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from vzframe.config import RunConfig, describe, load_config
+
+    if args.help_config:
+        for key, default, doc in describe(RunConfig):
+            print(f"{key:32} {default:12} {doc}")
+        print("\nGame, scheduler and image-source keys: see the plugin's README or `vzframe plugins`.")
+        return 0
+    from vzframe.runtime import train
+
+    plugins, overrides = _split_run_args(args.items)
+    config = load_config(args.config, overrides, plugins)
+    out = train(config, display=not args.quiet)
+    print(f"Run written to {out}")
+    return 0
+
+
+def cmd_plugins(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from vzframe.plugins import DEFAULT_PLUGINS, installed_plugins, make_plugin_manager, plugin_infos
+
+    names = sorted(set(installed_plugins()) | set(DEFAULT_PLUGINS))
+    pm = make_plugin_manager(names)
+    table = Table(title="vzframe plugins")
+    for col in ("name", "version", "module", "hooks"):
+        table.add_column(col)
+    for info in sorted(plugin_infos(pm), key=lambda i: i.name):
+        table.add_row(info.name, info.version, info.module, ", ".join(info.hooks))
+    Console(width=200).print(table)
+    return 0
+
+
+def cmd_model_build_tiny(args: argparse.Namespace) -> int:
+    from vzframe.models.tiny import build_tiny
+
+    path = build_tiny(args.dir, seed=args.seed)
+    print(f"Tiny Qwen2.5-VL model written to {path}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vzframe", description="Self-play training of vision-language models.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="train: vzframe run games.spy schedulers.hysteresis [key=value ...]")
+    run.add_argument("items", nargs="*", help="plugin names (games.spy, schedulers.hysteresis) and key=value overrides")
+    run.add_argument("--config", help="YAML file of config values (overridden by key=value)")
+    run.add_argument("--quiet", action="store_true", help="no progress display")
+    run.add_argument("--help-config", action="store_true", help="list every config key with its meaning")
+    run.set_defaults(func=cmd_run)
+
+    plugins = sub.add_parser("plugins", help="list installed plugins, their versions and hooks")
+    plugins.set_defaults(func=cmd_plugins)
+
+    model = sub.add_parser("model", help="model utilities")
+    model_sub = model.add_subparsers(dest="model_command", required=True)
+    tiny = model_sub.add_parser("build-tiny", help="build the tiny offline Qwen2.5-VL model into DIR")
+    tiny.add_argument("dir")
+    tiny.add_argument("--seed", type=int, default=0)
+    tiny.set_defaults(func=cmd_model_build_tiny)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from vzframe.plugins import PluginError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (ConfigError, PluginError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

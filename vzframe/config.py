@@ -1,0 +1,184 @@
+"""The run's configuration: defaults < ``--config FILE.yaml`` < ``key=value`` overrides.
+
+Every field carries a one-line docstring, shown by ``vzframe run --help-config`` and in the
+error for an unknown key. Game, scheduler and image-source sections are validated against
+the plugin's own ``Config`` class once the plugins are loaded.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True, validate_assignment=True)
+
+
+class RolloutConfig(Strict):
+    engine: Literal["hf", "vllm"] = "hf"
+    """Generation engine: `hf` (transformers generate) or `vllm` (colocated vLLM)."""
+    temperature: float = Field(0.8, ge=0.0)
+    """Sampling temperature; 0 means greedy decoding."""
+    top_p: float = Field(1.0, gt=0.0, le=1.0)
+    """Nucleus sampling probability mass."""
+    max_new_tokens: int = Field(48, ge=1)
+    """Longest completion per turn (the reference recipe uses 1024)."""
+
+
+class TrainConfig(Strict):
+    lr: float = Field(1e-5, gt=0.0)
+    """Peak learning rate (AdamW)."""
+    warmup_ratio: float = Field(0.1, ge=0.0, lt=1.0)
+    """Share of the steps spent warming up linearly before cosine decay."""
+    weight_decay: float = Field(0.0, ge=0.0)
+    """AdamW weight decay."""
+    kl_coef: float = Field(0.04, ge=0.0)
+    """Coefficient of the k3 KL penalty to the frozen reference policy (0 drops the reference)."""
+    clip_eps: float = Field(0.2, gt=0.0)
+    """PPO clip range, used when a batch is reused for more than one update."""
+    updates_per_batch: int = Field(1, ge=1)
+    """Optimizer updates on each rollout batch; above 1 the PPO-clip objective applies."""
+    micro_batch_size: int = Field(8, ge=1)
+    """Sequences per forward/backward pass; a step accumulates gradients over all of them."""
+    max_grad_norm: float = Field(1.0, gt=0.0)
+    """Gradient clipping norm."""
+    zero_stage: Literal[0, 1, 2, 3] = 2
+    """DeepSpeed ZeRO stage."""
+    bf16: bool = False
+    """Train in bfloat16 (use on GPUs; the CPU default is float32)."""
+    gradient_checkpointing: bool = False
+    """Recompute activations in the backward pass to save memory."""
+    baseline_alpha: float = Field(0.9, ge=0.0, lt=1.0)
+    """EMA factor of the role baselines (Role Advantage Estimation)."""
+
+
+class RunConfig(Strict):
+    plugins: list[str] = []
+    """Plugins to load besides the defaults, e.g. [games.spy, schedulers.hysteresis]."""
+    model: str | None = None
+    """A local Hugging Face image-text-to-text model directory; empty builds the tiny default."""
+    output_dir: Path | None = None
+    """Where the run writes; default runs/GAME-SCHEDULER-TIME under the current directory."""
+    seed: int = 0
+    """Seed of every random generator of the run."""
+    steps: int = Field(20, ge=1)
+    """Optimizer steps to train."""
+    games_per_step: int = Field(4, ge=1)
+    """Games each rank plays per step, all at once (their turns are generated in one batch)."""
+    images: str = "shapes"
+    """Image source plugin name (see `vzframe plugins`)."""
+    image_source: dict[str, Any] = {}
+    """Config of the image source, validated by the source's own Config."""
+    game: dict[str, Any] = {}
+    """Config of the game, validated by the game's own Config."""
+    scheduler: dict[str, Any] = {}
+    """Config of the phase scheduler, validated by the scheduler's own Config."""
+    rollout: RolloutConfig = RolloutConfig()
+    """Generation settings."""
+    train: TrainConfig = TrainConfig()
+    """Optimisation settings."""
+
+
+class ConfigError(ValueError):
+    """The configuration is invalid; the message names the key and the valid choices."""
+
+
+def parse_overrides(items: list[str]) -> dict[str, Any]:
+    """``["train.lr=1e-5", "steps=3"]`` -> nested dict; values parsed as YAML scalars/lists."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"Override {item!r} is not key=value (e.g. steps=20 or train.lr=1e-5).")
+        try:
+            value = yaml.safe_load(raw) if raw != "" else None
+        except yaml.YAMLError:
+            value = raw
+        node = out
+        parts = key.split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"Override {item!r} sets a key inside {part!r}, which is not a section.")
+        node[parts[-1]] = value
+    return out
+
+
+def deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in top.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"Config file {str(path)!r} not found (paths are relative to {Path.cwd()}).")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"Config file {str(path)!r} is not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"Config file {str(path)!r} must hold a mapping of keys, not {type(data).__name__}.")
+    return data
+
+
+def validate(model: type[BaseModel], data: dict[str, Any], prefix: str = "") -> BaseModel:
+    """``model.model_validate(data)``, with errors that name the key and list valid keys."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_explain(model, exc, prefix)) from None
+
+
+def _explain(model: type[BaseModel], exc: ValidationError, prefix: str) -> str:
+    lines = []
+    for err in exc.errors():
+        loc = [str(p) for p in err["loc"]]
+        key = prefix + ".".join(loc)
+        if err["type"] == "extra_forbidden":
+            owner = _model_at(model, loc[:-1])
+            valid = ", ".join(f"{prefix}{'.'.join([*loc[:-1], k])}" for k in owner.model_fields) if owner else ""
+            lines.append(f"Unknown config key {key!r}. Valid keys here: {valid}.")
+        else:
+            lines.append(f"Bad value for {key!r}: {err['msg']} (got {err.get('input')!r}).")
+    return "\n".join(lines) + "\nSee `vzframe run --help-config` for every key with its meaning."
+
+
+def _model_at(model: type[BaseModel], loc: list[str]) -> type[BaseModel] | None:
+    for part in loc:
+        field = model.model_fields.get(part)
+        annotation = getattr(field, "annotation", None)
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return None
+        model = annotation
+    return model
+
+
+def load_config(config_file: str | Path | None, overrides: list[str], plugins: list[str] = ()) -> RunConfig:
+    """Defaults < YAML file < ``key=value`` overrides; positional plugin names are appended."""
+    data: dict[str, Any] = load_yaml(config_file) if config_file else {}
+    data = deep_merge(data, parse_overrides(list(overrides)))
+    if plugins:
+        data["plugins"] = list(dict.fromkeys([*data.get("plugins", []), *plugins]))
+    return validate(RunConfig, data)
+
+
+def describe(model: type[BaseModel], prefix: str = "") -> list[tuple[str, str, str]]:
+    """(key, default, doc) for every field, sections flattened, for help output."""
+    rows = []
+    for name, field in model.model_fields.items():
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            rows.extend(describe(annotation, f"{prefix}{name}."))
+        else:
+            rows.append((prefix + name, repr(field.default), field.description or ""))
+    return rows

@@ -1,0 +1,68 @@
+"""Process-group helpers. A single process runs as a world of one; under ``torchrun`` or the
+``deepspeed`` launcher the usual environment variables are read."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Mapping
+
+
+def setup_environment() -> None:
+    """Fill in what DeepSpeed needs for a one-process run; pick the CPU accelerator when
+    there is no GPU."""
+    try:
+        import torch
+
+        has_gpu = torch.cuda.is_available()
+    except Exception:  # pragma: no cover - torch missing is reported elsewhere
+        has_gpu = False
+    if not has_gpu:
+        os.environ.setdefault("DS_ACCELERATOR", "cpu")
+    if "RANK" not in os.environ:
+        os.environ.update(RANK="0", WORLD_SIZE="1", LOCAL_RANK="0", LOCAL_SIZE="1")
+        os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
+        os.environ.setdefault("MASTER_PORT", str(_free_port()))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def rank() -> int:
+    return int(os.environ.get("RANK", "0"))
+
+
+def world_size() -> int:
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def all_reduce_sum(values: Mapping[str, float]) -> dict[str, float]:
+    """Sum each value over ranks (identity in a world of one). Keys must match on every rank."""
+    import torch
+    import torch.distributed as dist
+
+    keys = sorted(values)
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return {k: float(values[k]) for k in keys}
+    tensor = torch.tensor([float(values[k]) for k in keys], dtype=torch.float64)
+    if dist.get_backend() == "nccl":
+        tensor = tensor.cuda()
+    dist.all_reduce(tensor)
+    return {k: float(v) for k, v in zip(keys, tensor.tolist())}
+
+
+def all_reduce_max(value: int) -> int:
+    """The largest ``value`` over ranks."""
+    import torch
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return value
+    tensor = torch.tensor([value], dtype=torch.int64)
+    if dist.get_backend() == "nccl":
+        tensor = tensor.cuda()
+    dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
+    return int(tensor.item())

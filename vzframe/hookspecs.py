@@ -1,0 +1,55 @@
+"""Every hook a vzframe plugin can implement. Hooks are called with keyword arguments."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pluggy
+
+hookspec = pluggy.HookspecMarker("vzframe")
+hookimpl = pluggy.HookimplMarker("vzframe")
+
+
+@hookspec
+def register_games(register) -> None:
+    """Register Game classes: ``register(cls)``, named by ``cls.name``."""
+
+
+@hookspec
+def register_schedulers(register) -> None:
+    """Register PhaseScheduler classes: ``register(name, cls)``."""
+
+
+@hookspec
+def register_reward_fns(register) -> None:
+    """Register reward functions: ``register(fn)``, named by ``fn.name``."""
+
+
+@hookspec
+def register_image_sources(register) -> None:
+    """Register ImageSource classes: ``register(name, cls)``; chosen with ``images=NAME``."""
+
+
+@hookspec
+def on_run_start(config, output_dir) -> None:
+    """Called once the run's config is resolved and its output directory exists."""
+
+
+@hookspec
+def on_episode_end(step: int, episode) -> None:
+    """Called for each finished game, with its rewards and advantages filled in."""
+
+
+@hookspec
+def on_step_end(step: int, metrics: dict[str, Any]) -> None:
+    """Called after each optimizer step with the step's metrics as written to metrics.jsonl."""
+
+
+@hookspec
+def on_phase_change(step: int, old: str, new: str) -> None:
+    """Called when the scheduler switches phase; ``new`` trains from step ``step + 1``."""
+
+
+@hookspec
+def collect_metrics(episodes) -> dict[str, float] | None:
+    """Return metrics of this step's episodes (e.g. ``acc``, ``na``); results are merged."""

@@ -1,0 +1,1 @@
+"""Models vzframe builds itself: the embedded tiny default."""

@@ -1,0 +1,199 @@
+"""Build a tiny Qwen2.5-VL model fully offline: random weights, a byte-level BPE tokenizer
+trained here with Qwen's special tokens, and a real processor.
+
+It proves the machinery end to end on a CPU; it does not play well. The result is an
+ordinary Hugging Face directory: ``AutoModelForImageTextToText.from_pretrained(DIR)`` and
+``AutoProcessor.from_pretrained(DIR)`` load it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+QWEN_SPECIAL_TOKENS = (
+    "<|endoftext|>",
+    "<|im_start|>",
+    "<|im_end|>",
+    "<|object_ref_start|>",
+    "<|object_ref_end|>",
+    "<|box_start|>",
+    "<|box_end|>",
+    "<|quad_start|>",
+    "<|quad_end|>",
+    "<|vision_start|>",
+    "<|vision_end|>",
+    "<|vision_pad|>",
+    "<|image_pad|>",
+    "<|video_pad|>",
+)
+
+CHAT_TEMPLATE = (
+    "{% for message in messages %}"
+    "<|im_start|>{{ message['role'] }}\n"
+    "{% if message['content'] is string %}{{ message['content'] }}"
+    "{% else %}{% for part in message['content'] %}"
+    "{% if part['type'] == 'image' %}<|vision_start|><|image_pad|><|vision_end|>"
+    "{% elif part['type'] == 'text' %}{{ part['text'] }}{% endif %}"
+    "{% endfor %}{% endif %}<|im_end|>\n"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+# Text the tokenizer learns its merges from: the games' vocabulary and plain English.
+_CORPUS = """
+You are player number in a game of who is the spy. Your role: SPY (you have the different picture).
+Your role: NOT SPY. Citizens see the real image; the spy sees a blank image. Give one sentence
+that describes the picture. Blend in. Be accurate without giving the spy too much.
+<think> I see a red circle and a blue square on a grey background. </think>
+<answer> There is a red round object near a blue square. </answer>
+<answer>1</answer> <answer>2</answer> <answer>3</answer> <answer>4</answer> <answer>N/A</answer>
+Clues so far: Player 1: Player 2: Player 3: Player 4: Player 5: Your earlier reasoning (private):
+Vote for the player you think is the spy, or answer N/A when you are unsure.
+red green blue yellow purple cyan brown gray grey orange pink black white
+circle square triangle star cube sphere cylinder small large metal rubber shiny matte
+left right top bottom middle center behind in front of next to above below near far
+the a an of and or is are there one two three four five six seven eight nine ten
+chart bar line pie title axis legend value values data increase decrease highest lowest
+"""
+
+
+def _train_tokenizer(vocab_size: int):
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    tok.post_processor = processors.ByteLevel(trim_offsets=False)
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=list(QWEN_SPECIAL_TOKENS),
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tok.train_from_iterator([_CORPUS] * 4, trainer=trainer)
+    return tok
+
+
+def build_tiny(out_dir: str | Path, *, seed: int = 0, vocab_size: int = 1024, image_size: int = 112) -> Path:
+    """Write a tiny Qwen2.5-VL model, tokenizer and processor to ``out_dir``; return it.
+
+    Text: 2 layers, hidden 128, 2 heads of dim 64 (a head size vLLM's CPU kernels accept).
+    Vision: 2 blocks, hidden 64, patch 14, merge 2: a 112x112 picture is 16 tokens.
+    """
+    import torch
+    from transformers import (
+        PreTrainedTokenizerFast,
+        Qwen2_5_VLConfig,
+        Qwen2_5_VLForConditionalGeneration,
+        Qwen2_5_VLProcessor,
+        Qwen2VLImageProcessor,
+        Qwen2VLVideoProcessor,
+    )
+
+    out_dir = Path(out_dir)
+    raw = _train_tokenizer(vocab_size)
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=raw,
+        eos_token="<|im_end|>",
+        pad_token="<|endoftext|>",
+        bos_token=None,
+        unk_token=None,
+        additional_special_tokens=list(QWEN_SPECIAL_TOKENS[1:]),
+        padding_side="left",
+        model_max_length=8192,
+    )
+    tokenizer.chat_template = CHAT_TEMPLATE
+    ids = {t: tokenizer.convert_tokens_to_ids(t) for t in QWEN_SPECIAL_TOKENS}
+    vocab = len(tokenizer)
+
+    text_config = dict(
+        vocab_size=vocab,
+        hidden_size=128,
+        intermediate_size=256,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        max_position_embeddings=4096,
+        rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [8, 12, 12]},
+        bos_token_id=ids["<|endoftext|>"],
+        eos_token_id=ids["<|im_end|>"],
+        pad_token_id=ids["<|endoftext|>"],
+        tie_word_embeddings=False,
+    )
+    vision_config = dict(
+        depth=2,
+        hidden_size=64,
+        intermediate_size=128,
+        num_heads=2,
+        out_hidden_size=128,
+        patch_size=14,
+        spatial_merge_size=2,
+        temporal_patch_size=2,
+        window_size=56,
+        fullatt_block_indexes=[1],
+    )
+    config = Qwen2_5_VLConfig(
+        text_config=text_config,
+        vision_config=vision_config,
+        image_token_id=ids["<|image_pad|>"],
+        video_token_id=ids["<|video_pad|>"],
+        vision_start_token_id=ids["<|vision_start|>"],
+        vision_end_token_id=ids["<|vision_end|>"],
+        bos_token_id=ids["<|endoftext|>"],
+        eos_token_id=ids["<|im_end|>"],
+        pad_token_id=ids["<|endoftext|>"],
+        tie_word_embeddings=False,
+    )
+    torch.manual_seed(seed)
+    model = Qwen2_5_VLForConditionalGeneration(config)
+    model.generation_config.eos_token_id = ids["<|im_end|>"]
+    model.generation_config.pad_token_id = ids["<|endoftext|>"]
+    model.generation_config.bos_token_id = ids["<|endoftext|>"]
+
+    pixels = image_size * image_size
+    image_processor = Qwen2VLImageProcessor(
+        size={"shortest_edge": 56 * 56, "longest_edge": pixels},
+        patch_size=14,
+        merge_size=2,
+        temporal_patch_size=2,
+    )
+    processor = Qwen2_5_VLProcessor(
+        image_processor=image_processor,
+        tokenizer=tokenizer,
+        video_processor=Qwen2VLVideoProcessor(),
+        chat_template=CHAT_TEMPLATE,
+    )
+
+    # Write beside the target and rename, so a half-built model is never picked up.
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".tiny-", dir=out_dir.parent))
+    try:
+        model.save_pretrained(tmp)
+        processor.save_pretrained(tmp)
+        (tmp / "vzframe-tiny.json").write_text(json.dumps({"seed": seed, "vocab_size": vocab_size}))
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        os.replace(tmp, out_dir)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out_dir
+
+
+def default_model_dir() -> Path:
+    """Where the embedded default lives: ``$VZFRAME_CACHE`` or ``~/.cache/vzframe``."""
+    root = Path(os.environ.get("VZFRAME_CACHE", Path.home() / ".cache" / "vzframe"))
+    key = hashlib.sha1(f"{CHAT_TEMPLATE}{_CORPUS}v1".encode()).hexdigest()[:8]
+    return root / f"tiny-qwen2.5-vl-{key}"
+
+
+def ensure_default_model() -> Path:
+    """Build the embedded default once and reuse it."""
+    path = default_model_dir()
+    if not (path / "vzframe-tiny.json").exists():
+        build_tiny(path)
+    return path

@@ -1,0 +1,170 @@
+"""Finding, loading and registering plugins.
+
+A plugin is a module with ``@hookimpl`` functions. Its name (``games.spy``) is looked up
+as an entry point in group ``vzframe``; if no entry point has that name it is imported as
+a module path (pytest's ``-p`` rule), so a checkout and an installed wheel behave alike.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points, version
+from types import ModuleType
+from typing import Any
+
+import pluggy
+
+from vzframe import hookspecs
+
+ENTRY_POINT_GROUP = "vzframe"
+DEFAULT_PLUGINS = ("plugins.shapes",)
+"""Loaded in every run: the built-in image source."""
+
+
+class PluginError(Exception):
+    """A plugin could not be found, loaded or registered; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class PluginInfo:
+    name: str
+    version: str
+    module: str
+    hooks: tuple[str, ...]
+
+
+def installed_plugins() -> dict[str, Any]:
+    """Entry points in group ``vzframe``, by name."""
+    return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def _version_of(ep, module: ModuleType) -> str:
+    if ep is not None and ep.dist is not None:
+        return ep.dist.version
+    top = module.__name__.split(".")[0]
+    for candidate in (getattr(module, "__version__", None),):
+        if candidate:
+            return str(candidate)
+    try:
+        return version(top)
+    except Exception:
+        return version("vzframe") if top in ("vzframe", "games", "schedulers", "plugins") else "unknown"
+
+
+def load_plugin(name: str) -> tuple[ModuleType, str]:
+    """Import plugin ``name`` by entry point, else by module path. Returns (module, version)."""
+    installed = installed_plugins()
+    ep = installed.get(name)
+    try:
+        module = ep.load() if ep is not None else importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if ep is None and exc.name is not None and name.startswith(exc.name):
+            known = ", ".join(sorted(installed)) or "none"
+            raise PluginError(
+                f"Unknown plugin {name!r}. Installed: {known}. "
+                "See `vzframe plugins`, or give an importable module path."
+            ) from None
+        raise PluginError(f"Plugin {name!r} failed to import: {exc}") from exc
+    except Exception as exc:
+        raise PluginError(f"Plugin {name!r} failed to import: {type(exc).__name__}: {exc}") from exc
+    return module, _version_of(ep, module)
+
+
+def make_plugin_manager(names: tuple[str, ...] | list[str] = ()) -> pluggy.PluginManager:
+    """A fresh manager with the default plugins and ``names`` loaded (nothing else)."""
+    pm = pluggy.PluginManager("vzframe")
+    pm.add_hookspecs(hookspecs)
+    for name in dict.fromkeys([*DEFAULT_PLUGINS, *names]):
+        module, ver = load_plugin(name)
+        if pm.is_registered(module):
+            continue
+        try:
+            pm.register(module, name=name)
+        except pluggy.PluginValidationError as exc:
+            raise PluginError(f"Plugin {name!r} is not a valid vzframe plugin: {exc}") from exc
+        pm._vz_versions = {**getattr(pm, "_vz_versions", {}), name: ver}
+    pm.check_pending()
+    return pm
+
+
+def plugin_infos(pm: pluggy.PluginManager) -> list[PluginInfo]:
+    """Name, version, module and implemented hooks of every plugin in ``pm``."""
+    versions = getattr(pm, "_vz_versions", {})
+    infos = []
+    for name, module in pm.list_name_plugin():
+        hooks = tuple(sorted(h.name for h in pm.get_hookcallers(module) or ()))
+        infos.append(PluginInfo(name, versions.get(name, "unknown"), module.__name__, hooks))
+    return infos
+
+
+@dataclass
+class Registry:
+    """Everything the loaded plugins registered, by name, with the plugin that gave it."""
+
+    games: dict[str, type] = field(default_factory=dict)
+    schedulers: dict[str, type] = field(default_factory=dict)
+    reward_fns: dict[str, Any] = field(default_factory=dict)
+    image_sources: dict[str, type] = field(default_factory=dict)
+    owners: dict[tuple[str, str], str] = field(default_factory=dict)
+
+    def add(self, kind: str, name: str, obj: Any, plugin: str) -> None:
+        table = getattr(self, kind)
+        if name in table:
+            raise PluginError(
+                f"{kind[:-1].replace('_', ' ')} {name!r} registered twice: by plugin "
+                f"{self.owners[(kind, name)]!r} and by {plugin!r}. Load only one of them."
+            )
+        table[name] = obj
+        self.owners[(kind, name)] = plugin
+
+
+def build_registry(pm: pluggy.PluginManager) -> Registry:
+    """Call every ``register_*`` hook, plugin by plugin, so errors name the plugin."""
+    registry = Registry()
+    for plugin_name, module in pm.list_name_plugin():
+        for hook, kind in (
+            ("register_games", "games"),
+            ("register_schedulers", "schedulers"),
+            ("register_reward_fns", "reward_fns"),
+            ("register_image_sources", "image_sources"),
+        ):
+            impl = getattr(module, hook, None)
+            if impl is None or not callable(impl):
+                continue
+
+            def register(*args, _kind=kind, _plugin=plugin_name):
+                if len(args) == 1:
+                    obj = args[0]
+                    name = getattr(obj, "name", None)
+                    if not isinstance(name, str):
+                        raise PluginError(f"{_plugin}: register({obj!r}) needs an object with a str `name`")
+                else:
+                    name, obj = args
+                registry.add(_kind, name, obj, _plugin)
+
+            try:
+                impl(register=register)
+            except PluginError:
+                raise
+            except Exception as exc:
+                raise PluginError(
+                    f"Plugin {plugin_name!r} raised in hook {hook}: {type(exc).__name__}: {exc}"
+                ) from exc
+    return registry
+
+
+def check_rewards(fn_name: str, rewards: Any, turn_indices: set[int]) -> dict[int, float]:
+    """Reject malformed output of a reward function instead of training on it."""
+    if not isinstance(rewards, dict):
+        raise PluginError(f"Reward function {fn_name!r} returned {type(rewards).__name__}; expected dict[int, float].")
+    for index, value in rewards.items():
+        if index not in turn_indices:
+            raise PluginError(
+                f"Reward function {fn_name!r} scored turn {index!r}, which is not a turn of its stage "
+                f"(valid: {sorted(turn_indices)})."
+            )
+        if not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise PluginError(f"Reward function {fn_name!r} gave turn {index} a non-finite reward {value!r}.")
+    return {int(k): float(v) for k, v in rewards.items()}

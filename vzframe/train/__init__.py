@@ -1,0 +1,1 @@
+"""Training: the loss (``loss.py``) and the DeepSpeed trainer (``trainer.py``)."""
