@@ -44,9 +44,8 @@ def _version_of(ep, module: ModuleType) -> str:
     if ep is not None and ep.dist is not None:
         return ep.dist.version
     top = module.__name__.split(".")[0]
-    for candidate in (getattr(module, "__version__", None),):
-        if candidate:
-            return str(candidate)
+    if getattr(module, "__version__", None):
+        return str(module.__version__)
     try:
         return version(top)
     except Exception:
@@ -165,6 +164,6 @@ def check_rewards(fn_name: str, rewards: Any, turn_indices: set[int]) -> dict[in
                 f"Reward function {fn_name!r} scored turn {index!r}, which is not a turn of its stage "
                 f"(valid: {sorted(turn_indices)})."
             )
-        if not isinstance(value, (int, float)) or not math.isfinite(value):
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
             raise PluginError(f"Reward function {fn_name!r} gave turn {index} a non-finite reward {value!r}.")
     return {int(k): float(v) for k, v in rewards.items()}

@@ -336,6 +336,8 @@ class RunDisplay:
 
         self.enabled = enabled
         self.console = Console(stderr=True)
+        if not self.console.is_terminal:
+            self.console.width = 200
         self.progress = Progress(
             TextColumn("[bold]step"),
             MofNCompleteColumn(),

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import math
 import random
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
@@ -27,6 +26,7 @@ from typing import Any
 from PIL import Image
 from pydantic import BaseModel
 
+from vzframe.plugins import PluginError, check_rewards
 from vzframe.protocols import ImageDraw
 from vzframe.types import Action, Episode, ImageItem, Observation, PhaseSpec, Turn
 
@@ -104,12 +104,14 @@ def check_game(
     images = images or _image_stream
     turns_by_stage: Counter[str] = Counter()
     invalid_by_stage: Counter[str] = Counter()
+    cursor: Counter[str] = Counter()
     for i in range(episodes):
         ep_seed = seed + i
         where = f"{game_cls.__name__} episode {i} (seed={ep_seed})"
-        episode = _play(game_cls, cfg, ep_seed, i, where, max_steps, images)
+        replay_cursor = cursor.copy()
+        episode = _play(game_cls, cfg, ep_seed, i, where, max_steps, images, cursor)
         _check_roundtrip(episode, where)
-        replay = _play(game_cls, cfg, ep_seed, i, where + " replay", max_steps, images)
+        replay = _play(game_cls, cfg, ep_seed, i, where + " replay", max_steps, images, replay_cursor)
         _check_same(episode, replay, where)
         for name, fn in (reward_fns or {}).items():
             _check_reward_fn(name, fn, episode, cfg, where)
@@ -135,13 +137,15 @@ def _image_stream(seed: int) -> ImageDraw:
     return draw
 
 
-def _policy(game_cls: type, mode: int, rng: random.Random) -> Callable[[Observation, int], tuple[str, bool]]:
-    """Mode 0: well-formed examples; 1: adversarial strings in turn; 2: a random mix.
-    Returns (completion, is_example)."""
-    examples = getattr(game_cls, "example_completions", None)
-    offset = rng.randrange(len(ADVERSARIAL))
+Policy = Callable[[Observation], tuple[str, bool]]
 
-    def choose(observation: Observation, step: int) -> tuple[str, bool]:
+
+def _policy(game_cls: type, mode: int, rng: random.Random, cursor: Counter[str]) -> Policy:
+    """Mode 0: the game's examples; 1: every adversarial string in turn, per stage (so each
+    stage meets each string, empty ones first); 2: a random mix. Returns (completion, is_example)."""
+    examples = getattr(game_cls, "example_completions", None)
+
+    def choose(observation: Observation) -> tuple[str, bool]:
         if examples is not None and (mode == 0 or (mode == 2 and rng.random() < 0.5)):
             options = list(examples(observation))
             assert options and all(isinstance(o, str) for o in options), (
@@ -150,14 +154,16 @@ def _policy(game_cls: type, mode: int, rng: random.Random) -> Callable[[Observat
             return rng.choice(options), True
         if mode == 2:
             return rng.choice(ADVERSARIAL), False
-        return ADVERSARIAL[(offset + step) % len(ADVERSARIAL)], False
+        cursor[observation.stage] += 1
+        return ADVERSARIAL[(cursor[observation.stage] - 1) % len(ADVERSARIAL)], False
 
     return choose
 
 
-def _play(game_cls, cfg, seed, index, where, max_steps, images) -> Episode:
+def _play(game_cls, cfg, seed, index, where, max_steps, images, cursor: Counter[str]) -> Episode:
+    """Play one episode, checking every call; ``cursor`` is the adversarial position per stage."""
     rng = random.Random(f"{seed}:{index}")
-    choose = _policy(game_cls, index % 3, rng)
+    choose = _policy(game_cls, index % 3, rng, cursor)
     try:
         game = game_cls(cfg, seed=seed, images=images(seed))
     except Exception as exc:
@@ -182,7 +188,7 @@ def _play(game_cls, cfg, seed, index, where, max_steps, images) -> Episode:
             f"of player {player} changed after another of them stepped"
         )
         del group[player]
-        completion, is_example = choose(observation, step)
+        completion, is_example = _call(where, step, f"the policy on observe({player})", choose, observation)
         turn = _call(where, step, f"step({player}, {_excerpt(completion)})", game.step, player, completion)
         _check_turn(turn, step, player, completion, observation, where)
         if completion in MUST_BE_INVALID:
@@ -277,7 +283,8 @@ def _check_observation(obs: Any, player: int, where: str, step: int) -> None:
     assert obs.messages, f"{at} has no messages"
     placeholders = 0
     for message in obs.messages:
-        assert isinstance(message, dict) and "role" in message and "content" in message, f"{at}: bad message {message!r}"
+        ok = isinstance(message, dict) and "role" in message and "content" in message
+        assert ok, f"{at}: bad message {message!r}"
         content = message["content"]
         if isinstance(content, str):
             continue
@@ -365,15 +372,10 @@ def _check_reward_fn(name: str, fn: Any, episode: Episode, cfg: BaseModel, where
         rewards = fn(episode, cfg)
     except Exception as exc:
         raise AssertionError(f"{where}: reward fn {name!r} raised {type(exc).__name__}: {exc}") from exc
-    assert isinstance(rewards, dict), f"{where}: reward fn {name!r} returned {type(rewards).__name__}, not a dict"
-    for index, value in rewards.items():
-        assert index in indices, (
-            f"{where}: reward fn {name!r} (stage {stage!r}) scored turn {index!r}, not a turn of its stage "
-            f"(those are {sorted(indices)})"
-        )
-        assert isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value), (
-            f"{where}: reward fn {name!r} gave turn {index} the reward {value!r}; expected a finite float"
-        )
+    try:
+        check_rewards(name, rewards, indices)  # the same validation a run applies
+    except PluginError as exc:
+        raise AssertionError(f"{where}: {exc}") from None
 
 
 def _check_phases(game_cls: type, stages: set[str], reward_fns: Mapping[str, Any] | None) -> None:

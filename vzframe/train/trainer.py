@@ -54,6 +54,17 @@ def lr_lambda(step: int, *, total_steps: int, warmup_ratio: float) -> float:
     return 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
 
 
+def quiet_libraries() -> None:
+    """Keep the run's display readable: library progress bars and info logs off."""
+    import logging
+
+    import transformers
+
+    transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+    logging.getLogger("DeepSpeed").setLevel(logging.WARNING)
+
+
 def load_model(path: str, *, bf16: bool) -> Any:
     from transformers import AutoModelForImageTextToText
 
@@ -65,6 +76,7 @@ class Trainer:
     def __init__(self, model_path: str, processor: Any, cfg: TrainConfig, *, total_steps: int, temperature: float):
         import deepspeed
 
+        quiet_libraries()
         self.cfg = cfg
         self.processor = processor
         self.temperature = temperature
@@ -162,7 +174,7 @@ class Trainer:
                 # averaging gradients over ranks, the step optimises the global sequence mean.
                 loss = seq_loss.sum() * weight * dist.world_size() / total
                 self.engine.backward(loss)
-                loss_sum += float(seq_loss.sum()) * weight
+                loss_sum += float(seq_loss.detach().sum()) * weight
                 kl_sum += float(seq_stats["kl"].sum()) * weight
             self.engine.step()
             stats = {"loss": loss_sum, "kl": kl_sum}

@@ -1,0 +1,119 @@
+"""Rewards of the spy game, exactly as SPEC.md: a verifiable vote reward and a zero-sum clue
+reward. Group normalisation and role baselines are the core's job, not done here.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from typing import ClassVar
+
+from games.spy.game import SpyConfig, extract_answer
+from vzframe.types import Action, Episode
+
+
+def vote_reward(action: Action, spy_seat: int, config: SpyConfig) -> float:
+    """+1 for a vote for the spy, -0.5 for N/A, -1 for a wrong or invalid vote (from config).
+
+    >>> cfg = SpyConfig()
+    >>> [vote_reward(a, 2, cfg) for a in (Action("vote", 2), Action("na"), Action("vote", 3), Action("invalid"))]
+    [1.0, -0.5, -1.0, -1.0]
+    """
+    if action.kind == "vote" and action.value == spy_seat:
+        return float(config.vote_correct)
+    if action.kind == "na":
+        return float(config.vote_na)
+    return float(config.vote_wrong)
+
+
+def vote_counts(votes: Iterable[Action], num_players: int) -> Counter[int]:
+    """Valid votes received per player; N/A and invalid votes are not counted.
+
+    >>> vote_counts([Action("vote", 2), Action("vote", 2), Action("na"), Action("invalid")], 4)
+    Counter({2: 2})
+    """
+    return Counter(
+        a.value
+        for a in votes
+        if a.kind == "vote" and type(a.value) is int and 1 <= a.value <= num_players
+    )
+
+
+def clue_rewards(votes: Iterable[Action], spy_seat: int, num_players: int, config: SpyConfig) -> dict[int, float]:
+    """Zero-sum clue rewards per player from one game's decision votes.
+
+    ``Psi = v_s - mean(v_c)``; spy ``-beta*Psi``; citizen j ``beta/n_c*Psi - lam*(v_cj - mean(v_c))``.
+
+    >>> r = clue_rewards([Action("vote", 4), Action("vote", 4), Action("vote", 1)], 4, 4, SpyConfig())
+    >>> {p: round(x, 4) for p, x in r.items()}
+    {1: -0.0111, 2: 0.0889, 3: 0.0889, 4: -0.1667}
+    >>> abs(sum(r.values())) < 1e-12
+    True
+    """
+    counts = vote_counts(votes, num_players)
+    citizens = [p for p in range(1, num_players + 1) if p != spy_seat]
+    n_c = len(citizens)
+    mean_c = sum(counts[c] for c in citizens) / n_c
+    psi = counts[spy_seat] - mean_c
+    rewards = {spy_seat: -config.beta * psi}
+    for c in citizens:
+        rewards[c] = config.beta / n_c * psi - config.lam * (counts[c] - mean_c)
+    return dict(sorted(rewards.items()))
+
+
+def format_ok(completion: str) -> bool:
+    """True for exactly ``<think>…</think><answer>…</answer>`` with only whitespace around.
+
+    >>> format_ok(" <think>a</think>\\n<answer>3</answer> "), format_ok("<answer>3</answer>")
+    (True, False)
+    """
+    text = completion.strip()
+    tags = ("<think>", "</think>", "<answer>", "</answer>")
+    if any(text.count(tag) != 1 for tag in tags) or not text.startswith("<think>") or not text.endswith("</answer>"):
+        return False
+    between = text[text.index("</think>") + len("</think>") : text.index("<answer>")]
+    return not between.strip() and extract_answer(text) is not None
+
+
+def _config(config: SpyConfig | None) -> SpyConfig:
+    return config if isinstance(config, SpyConfig) else SpyConfig.model_validate(config or {})
+
+
+class VoteReward:
+    """``spy.vote``: the decision reward of each citizen's vote."""
+
+    name: ClassVar[str] = "spy.vote"
+    stage: ClassVar[str] = "decision"
+
+    def __call__(self, episode: Episode, config: SpyConfig) -> dict[int, float]:
+        cfg, spy = _config(config), episode.info["spy"]
+        return {t.index: vote_reward(t.action, spy, cfg) for t in episode.turns_of("decision")}
+
+
+class ClueReward:
+    """``spy.clue``: the zero-sum clue reward; every clue turn of a player gets its reward."""
+
+    name: ClassVar[str] = "spy.clue"
+    stage: ClassVar[str] = "clue"
+
+    def __call__(self, episode: Episode, config: SpyConfig) -> dict[int, float]:
+        votes = [t.action for t in episode.turns_of("decision")]
+        per_player = clue_rewards(votes, episode.info["spy"], len(episode.roles), _config(config))
+        return {t.index: per_player[t.player] for t in episode.turns_of("clue")}
+
+
+class FormatReward:
+    """``spy.format`` (off by default): the reference's ``0.3 * (±1)`` format term on votes."""
+
+    name: ClassVar[str] = "spy.format"
+    stage: ClassVar[str] = "decision"
+    weight: ClassVar[float] = 0.3
+
+    def __call__(self, episode: Episode, config: SpyConfig) -> dict[int, float]:
+        return {
+            t.index: self.weight if format_ok(t.completion) and t.action.kind != "invalid" else -self.weight
+            for t in episode.turns_of("decision")
+        }
+
+
+REWARD_FNS = (VoteReward(), ClueReward(), FormatReward())

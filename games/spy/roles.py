@@ -1,0 +1,19 @@
+"""The two roles of the spy game: one spy, the rest citizens."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from games.spy import prompts
+
+
+@dataclass(frozen=True)
+class SpyRole:
+    """A part a player plays; ``brief`` goes into the player's system message."""
+
+    name: str
+    brief: str
+
+
+SPY = SpyRole("spy", prompts.SPY_BRIEF)
+CITIZEN = SpyRole("citizen", prompts.CITIZEN_BRIEF)

@@ -1,0 +1,33 @@
+"""Shared fixtures: one tiny model per test session, built offline into a temp cache."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from vzframe.types import ImageItem
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory):
+    """The embedded default model, built once into a session cache that the CLI also uses."""
+    cache = tmp_path_factory.mktemp("vzframe-cache")
+    os.environ["VZFRAME_CACHE"] = str(cache)
+    from vzframe.models.tiny import ensure_default_model
+
+    return ensure_default_model()
+
+
+@pytest.fixture(scope="session")
+def tiny_processor(tiny_model_dir):
+    from transformers import AutoProcessor
+
+    return AutoProcessor.from_pretrained(tiny_model_dir)
+
+
+def make_image(i: int = 0, size: int = 56) -> ImageItem:
+    from PIL import Image
+
+    colors = ["red", "green", "blue", "orange", "purple", "cyan"]
+    return ImageItem(id=f"test:{i}", image=Image.new("RGB", (size, size), colors[i % len(colors)]))

@@ -1,0 +1,81 @@
+"""The transformers engine: one batched, left-padded generate per tick."""
+
+import pytest
+import torch
+from transformers import AutoModelForImageTextToText
+
+from tests.conftest import make_image
+from vzframe.config import RolloutConfig
+from vzframe.rollout import encode
+from vzframe.rollout.hf import HFEngine, vision_token_ids
+from vzframe.types import Observation
+
+
+def observation(i: int, text: str) -> Observation:
+    messages = ({"role": "user", "content": [{"type": "image"}, {"type": "text", "text": text}]},)
+    return Observation(player=1, role="citizen", stage="clue", messages=messages, images=(make_image(i, 112),))
+
+
+@pytest.fixture(scope="module")
+def model(tiny_model_dir):
+    torch.manual_seed(0)
+    return AutoModelForImageTextToText.from_pretrained(tiny_model_dir).eval()
+
+
+def test_batched_greedy_equals_one_at_a_time(model, tiny_processor):
+    """Left padding is right: prompts of different lengths decode the same alone or batched."""
+    engine = HFEngine(model, tiny_processor, RolloutConfig(temperature=0.0, max_new_tokens=12))
+    obs = [observation(0, "Describe."), observation(1, "Describe the picture in one sentence, please, player."), observation(2, "Hi")]
+    batched = engine.generate(obs)
+    alone = [engine.generate([o])[0] for o in obs]
+    assert [g.token_ids for g in batched] == [g.token_ids for g in alone]
+    assert len({g.prompt_tokens for g in batched}) == 3  # the prompts really differ in length
+
+
+def test_one_generate_call_per_batch(model, tiny_processor):
+    engine = HFEngine(model, tiny_processor, RolloutConfig(temperature=0.8, max_new_tokens=8))
+    calls = []
+    original = model.generate
+
+    def counting_generate(*args, **kwargs):
+        calls.append(kwargs["input_ids"].shape[0])
+        return original(*args, **kwargs)
+
+    model.generate = counting_generate
+    try:
+        out = engine.generate([observation(i, "Describe.") for i in range(5)])
+    finally:
+        del model.generate
+    assert calls == [5]
+    assert len(out) == 5
+    for gen in out:
+        assert 1 <= len(gen.token_ids) <= 8
+        assert gen.text == tiny_processor.tokenizer.decode(list(gen.token_ids), skip_special_tokens=True)
+
+
+def test_completion_stops_at_eos_and_never_contains_vision_tokens(model, tiny_processor):
+    engine = HFEngine(model, tiny_processor, RolloutConfig(temperature=1.5, max_new_tokens=48))
+    torch.manual_seed(1)
+    out = engine.generate([observation(i, "Describe.") for i in range(8)])
+    forbidden = set(vision_token_ids(model.config))
+    eos = model.generation_config.eos_token_id
+    for gen in out:
+        assert not forbidden & set(gen.token_ids)
+        if eos in gen.token_ids:
+            assert gen.token_ids.index(eos) == len(gen.token_ids) - 1
+
+
+def test_sampling_is_seeded(model, tiny_processor):
+    engine = HFEngine(model, tiny_processor, RolloutConfig(temperature=0.8, max_new_tokens=10))
+    obs = [observation(i, "Describe.") for i in range(3)]
+    torch.manual_seed(7)
+    first = [g.token_ids for g in engine.generate(obs)]
+    torch.manual_seed(7)
+    assert [g.token_ids for g in engine.generate(obs)] == first
+
+
+def test_encode_places_one_image_per_placeholder(tiny_processor, model):
+    obs = [observation(0, "a"), observation(1, "bb")]
+    inputs = encode(tiny_processor, obs)
+    assert (inputs["input_ids"] == model.config.image_token_id).sum(dim=1).tolist() == [16, 16]
+    assert inputs["attention_mask"][:, -1].tolist() == [1, 1]  # left padded
