@@ -132,7 +132,7 @@ def train(config: RunConfig, *, display: bool = True) -> Path:
                 for i in range(config.games_per_step)
             ]
             t0 = time.perf_counter()
-            episodes, generated, gen_tokens = play(games, engine)
+            episodes, generated, gen_tokens, t_generate = play(games, engine)
             t_rollout = time.perf_counter() - t0
 
             # 2. Rewards for every stage, 3. advantages (role baselines, group normalisation).
@@ -166,6 +166,7 @@ def train(config: RunConfig, *, display: bool = True) -> Path:
                 "gen_tokens": int(tokens),
                 "tokens_per_s": tokens / max(t_rollout, 1e-9),
                 "time_rollout": t_rollout,
+                "time_generate": t_generate,
                 "time_train": t_train,
                 "time_step": time.perf_counter() - t_step,
             }
@@ -235,20 +236,23 @@ class ImageCursor:
         return item
 
 
-def play(games: Sequence[Any], engine: Any) -> tuple[list[Episode], dict[tuple[int, int], tuple[Observation, tuple[int, ...]]], int]:
+def play(games: Sequence[Any], engine: Any) -> tuple[list[Episode], dict, int, float]:
     """Play all games to the end. Each tick every player who must move in every game is
     observed first (simultaneous moves see the same state), then all are generated in one
-    call. Returns the episodes, ``(game, turn) -> (observation, token ids)`` and the number
-    of generated tokens."""
+    call. Returns the episodes, ``(game, turn) -> (observation, token ids)``, the number of
+    generated tokens and the seconds spent inside the engine."""
     generated: dict[tuple[int, int], tuple[Observation, tuple[int, ...]]] = {}
-    tokens = 0
+    tokens, generate_seconds = 0, 0.0
     while moves := [(g, player) for g, game in enumerate(games) for player in game.to_act()]:
         observations = [games[g].observe(player) for g, player in moves]
-        for (g, player), obs, gen in zip(moves, observations, engine.generate(observations)):
+        t0 = time.perf_counter()
+        completions = engine.generate(observations)
+        generate_seconds += time.perf_counter() - t0
+        for (g, player), obs, gen in zip(moves, observations, completions):
             turn = games[g].step(player, gen.text)
             generated[(g, turn.index)] = (obs, gen.token_ids)
             tokens += len(gen.token_ids)
-    return [game.episode() for game in games], generated, tokens
+    return [game.episode() for game in games], generated, tokens, generate_seconds
 
 
 def score(episodes: list[Episode], setup: Setup) -> list[Episode]:
