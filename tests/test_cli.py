@@ -170,3 +170,13 @@ def test_plugins_command_lists_versions_and_hooks(capsys):
 def test_model_build_tiny_command(tmp_path, capsys):
     assert main(["model", "build-tiny", str(tmp_path / "m")]) == 0
     assert (tmp_path / "m" / "model.safetensors").exists() and (tmp_path / "m" / "processor_config.json").exists()
+
+
+def test_register_commands_adds_a_subcommand(capsys):
+    assert main(["hello", "world"], plugins=["tests.fixtures.recorder"]) == 0
+    assert capsys.readouterr().out == "hello world\n"
+
+
+def test_a_broken_installed_plugin_does_not_break_the_cli(capsys):
+    assert main(["plugins"], plugins=["no_such_plugin_xyz"]) == 0
+    assert "skipping plugin 'no_such_plugin_xyz'" in capsys.readouterr().err

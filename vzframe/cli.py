@@ -32,8 +32,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     plugins, overrides = _split_run_args(args.items)
     config = load_config(args.config, overrides, plugins)
+    from vzframe import dist
+
     out = train(config, display=not args.quiet)
-    print(f"Run written to {out}")
+    if dist.rank() == 0:
+        print(f"Run written to {out}")
     return 0
 
 
@@ -62,7 +65,8 @@ def cmd_model_build_tiny(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(plugins: list[str] | None = None) -> argparse.ArgumentParser:
+    """The argument parser; ``plugins`` (default: every installed one) may add subcommands."""
     parser = argparse.ArgumentParser(prog="vzframe", description="Self-play training of vision-language models.")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -73,8 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--help-config", action="store_true", help="list every config key with its meaning")
     run.set_defaults(func=cmd_run)
 
-    plugins = sub.add_parser("plugins", help="list installed plugins, their versions and hooks")
-    plugins.set_defaults(func=cmd_plugins)
+    plugins_cmd = sub.add_parser("plugins", help="list installed plugins, their versions and hooks")
+    plugins_cmd.set_defaults(func=cmd_plugins)
 
     model = sub.add_parser("model", help="model utilities")
     model_sub = model.add_subparsers(dest="model_command", required=True)
@@ -82,13 +86,25 @@ def build_parser() -> argparse.ArgumentParser:
     tiny.add_argument("dir")
     tiny.add_argument("--seed", type=int, default=0)
     tiny.set_defaults(func=cmd_model_build_tiny)
+    _plugin_commands(sub, plugins)
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
+def _plugin_commands(subparsers: argparse._SubParsersAction, plugins: list[str] | None) -> None:
+    """Let installed plugins add subcommands (``register_commands``). A plugin that fails to
+    load is reported and skipped, so one broken package never breaks the whole CLI."""
+    from vzframe.plugins import installed_plugins, make_plugin_manager
+
+    names = sorted(installed_plugins()) if plugins is None else plugins
+    pm = make_plugin_manager(names, on_error=lambda name, exc: print(
+        f"warning: skipping plugin {name!r}: {exc}", file=sys.stderr))
+    pm.hook.register_commands(subparsers=subparsers)
+
+
+def main(argv: list[str] | None = None, *, plugins: list[str] | None = None) -> int:
     from vzframe.plugins import PluginError
 
-    args = build_parser().parse_args(argv)
+    args = build_parser(plugins).parse_args(argv)
     try:
         return args.func(args)
     except (ConfigError, PluginError) as exc:

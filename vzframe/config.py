@@ -77,6 +77,8 @@ class RunConfig(Strict):
     """Config of the game, validated by the game's own Config."""
     scheduler: dict[str, Any] = {}
     """Config of the phase scheduler, validated by the scheduler's own Config."""
+    save_images: bool = True
+    """Save every picture players saw under OUTPUT_DIR/images/ (for reports)."""
     rollout: RolloutConfig = RolloutConfig()
     """Generation settings."""
     train: TrainConfig = TrainConfig()

@@ -31,6 +31,11 @@ def register_image_sources(register) -> None:
 
 
 @hookspec
+def register_commands(subparsers) -> None:
+    """Add ``vzframe`` subcommands: ``subparsers.add_parser(...)``, then ``set_defaults(func=...)``."""
+
+
+@hookspec
 def on_run_start(config, output_dir) -> None:
     """Called once the run's config is resolved and its output directory exists."""
 

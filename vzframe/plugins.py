@@ -71,26 +71,36 @@ def load_plugin(name: str) -> tuple[ModuleType, str]:
     return module, _version_of(ep, module)
 
 
-def make_plugin_manager(names: tuple[str, ...] | list[str] = ()) -> pluggy.PluginManager:
-    """A fresh manager with the default plugins and ``names`` loaded (nothing else)."""
+def make_plugin_manager(names: tuple[str, ...] | list[str] = (), *, on_error=None) -> pluggy.PluginManager:
+    """A fresh manager with the default plugins and ``names`` loaded (nothing else).
+
+    A plugin that fails to load raises ``PluginError``, or, with ``on_error``, is passed to
+    ``on_error(name, error)`` and skipped."""
     pm = pluggy.PluginManager("vzframe")
     pm.add_hookspecs(hookspecs)
+    pm._vz_versions = {}
     for name in dict.fromkeys([*DEFAULT_PLUGINS, *names]):
-        module, ver = load_plugin(name)
-        if pm.is_registered(module):
-            continue
         try:
-            pm.register(module, name=name)
-        except pluggy.PluginValidationError as exc:
-            raise PluginError(f"Plugin {name!r} is not a valid vzframe plugin: {exc}") from exc
-        pm._vz_versions = {**getattr(pm, "_vz_versions", {}), name: ver}
+            module, ver = load_plugin(name)
+            if pm.is_registered(module):
+                continue
+            try:
+                pm.register(module, name=name)
+            except pluggy.PluginValidationError as exc:
+                raise PluginError(f"Plugin {name!r} is not a valid vzframe plugin: {exc}") from exc
+        except PluginError as exc:
+            if on_error is None:
+                raise
+            on_error(name, exc)
+            continue
+        pm._vz_versions[name] = ver
     pm.check_pending()
     return pm
 
 
 def plugin_infos(pm: pluggy.PluginManager) -> list[PluginInfo]:
     """Name, version, module and implemented hooks of every plugin in ``pm``."""
-    versions = getattr(pm, "_vz_versions", {})
+    versions = pm._vz_versions
     infos = []
     for name, module in pm.list_name_plugin():
         hooks = tuple(sorted(h.name for h in pm.get_hookcallers(module) or ()))

@@ -8,7 +8,10 @@ Read ``train`` from top to bottom; the helpers below it are each one idea.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
+import os
+import re
 import time
 from collections import defaultdict
 from collections.abc import Sequence
@@ -80,7 +83,7 @@ def resolve(config: RunConfig) -> Setup:
             "image_source": image_source.config.model_dump(mode="json") if hasattr(image_source, "config") else config.image_source,
         }
     )
-    versions = dict(getattr(pm, "_vz_versions", {}))
+    versions = dict(pm._vz_versions)
     return Setup(resolved, pm, game_name, game_cls, game_config, scheduler_name, scheduler, image_source, reward_fns, versions)
 
 
@@ -134,6 +137,8 @@ def train(config: RunConfig, *, display: bool = True) -> Path:
             t0 = time.perf_counter()
             episodes, generated, gen_tokens, t_generate = play(games, engine)
             t_rollout = time.perf_counter() - t0
+            if config.save_images:
+                save_images(out, (obs for obs, _ in generated.values()))
 
             # 2. Rewards for every stage, 3. advantages (role baselines, group normalisation).
             episodes = score(episodes, setup)
@@ -253,6 +258,25 @@ def play(games: Sequence[Any], engine: Any) -> tuple[list[Episode], dict, int, f
             generated[(g, turn.index)] = (obs, gen.token_ids)
             tokens += len(gen.token_ids)
     return [game.episode() for game in games], generated, tokens, generate_seconds
+
+
+def image_filename(image_id: str) -> str:
+    """File name under ``OUTPUT_DIR/images/`` of the picture with this id (ids are free text)."""
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", image_id)[:80]
+    return f"{safe}-{hashlib.sha1(image_id.encode()).hexdigest()[:8]}.png"
+
+
+def save_images(out: Path, observations: Any) -> None:
+    """Write each picture a player saw once, so reports can show what every player saw."""
+    folder = out / "images"
+    folder.mkdir(exist_ok=True)
+    for obs in observations:
+        for item in obs.images:
+            path = folder / image_filename(item.id)
+            if not path.exists():
+                tmp = path.with_suffix(f".tmp{dist.rank()}")
+                item.image.save(tmp, format="PNG")
+                os.replace(tmp, path)
 
 
 def score(episodes: list[Episode], setup: Setup) -> list[Episode]:
