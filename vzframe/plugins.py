@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import importlib
 import math
+import numbers
+import os
+import sys
+import traceback
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points, version
 from types import ModuleType
@@ -19,8 +23,8 @@ import pluggy
 from vzframe import hookspecs
 
 ENTRY_POINT_GROUP = "vzframe"
-DEFAULT_PLUGINS = ("plugins.shapes",)
-"""Loaded in every run: the built-in image source."""
+DEFAULT_PLUGINS = ("plugins.shapes", "plugins.clevr", "plugins.charts", "plugins.folder")
+"""Loaded in every run: the built-in image sources."""
 
 
 class PluginError(Exception):
@@ -56,6 +60,8 @@ def load_plugin(name: str) -> tuple[ModuleType, str]:
     """Import plugin ``name`` by entry point, else by module path. Returns (module, version)."""
     installed = installed_plugins()
     ep = installed.get(name)
+    if ep is None and os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.insert(0, os.getcwd())  # as `python -m` does: a plugin beside you is found
     try:
         module = ep.load() if ep is not None else importlib.import_module(name)
     except ModuleNotFoundError as exc:
@@ -177,3 +183,42 @@ def check_rewards(fn_name: str, rewards: Any, turn_indices: set[int]) -> dict[in
         if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
             raise PluginError(f"Reward function {fn_name!r} gave turn {index} a non-finite reward {value!r}.")
     return {int(k): float(v) for k, v in rewards.items()}
+
+
+def call_plugin(what: str, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
+    """``fn(*args, **kwargs)``, where ``fn`` is plugin code: any exception becomes a
+    ``PluginError`` that starts with ``what`` (e.g. "Game 'spy' (games.spy.game.SpyGame) in
+    step(player=2)") and says where in the plugin it was raised."""
+    try:
+        return fn(*args, **kwargs)
+    except Exception as exc:
+        frames = traceback.extract_tb(exc.__traceback__)[1:]
+        where = f" at {frames[-1].filename}:{frames[-1].lineno} in {frames[-1].name}" if frames else ""
+        raise PluginError(f"{what} raised {type(exc).__name__}: {exc}{where}") from exc
+
+
+def call_each(pm: pluggy.PluginManager, hook: str, **kwargs: Any) -> list[tuple[str, Any]]:
+    """Call every implementation of ``hook`` in pluggy's order, one plugin at a time, so an
+    exception names the plugin and the hook. Returns ``(plugin name, result)`` pairs."""
+    results = []
+    for impl in reversed(getattr(pm.hook, hook).get_hookimpls()):
+        args = [kwargs[name] for name in impl.argnames]
+        result = call_plugin(f"Plugin {impl.plugin_name!r} in hook {hook}", impl.function, *args)
+        results.append((impl.plugin_name, result))
+    return results
+
+
+def check_metrics(plugin: str, metrics: Any) -> dict[str, float]:
+    """Reject malformed output of ``collect_metrics``: it must be None or ``{str: number}``."""
+    if metrics is None:
+        return {}
+    if not isinstance(metrics, dict):
+        raise PluginError(
+            f"Plugin {plugin!r}: collect_metrics returned {type(metrics).__name__}; expected dict[str, float] or None."
+        )
+    for key, value in metrics.items():
+        if not isinstance(key, str) or not isinstance(value, numbers.Real) or isinstance(value, bool):
+            raise PluginError(
+                f"Plugin {plugin!r}: collect_metrics returned {key!r}: {value!r}; metrics are str names with float values."
+            )
+    return {k: float(v) for k, v in metrics.items()}

@@ -8,7 +8,7 @@ stages through ``phases``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from pydantic import BaseModel
@@ -94,7 +94,8 @@ class PhaseScheduler(Protocol):
 @runtime_checkable
 class ImageSource(Protocol):
     """A deterministic, indexable stream of pictures: ``get(i)`` is the same for the same
-    config and ``i``. Constructed as ``cls(config, seed=...)``."""
+    config and ``i``. Constructed as ``cls(config, seed=...)``. A source that can render a
+    picture's modified twin sets ``ImageItem.twin``."""
 
     Config: ClassVar[type[BaseModel]]
 

@@ -3,12 +3,14 @@
 An ``Observation`` is what one player sees before it acts; a ``Turn`` records what it did;
 an ``Episode`` is one finished game; a ``Sample`` is one turn chosen for training; a
 ``Batch`` is the samples of one optimizer step. Images travel as ``ImageItem`` (an id, the
-picture, and its metadata); in JSON only the id is kept.
+picture, its metadata and, from sources that can, a way to render its modified twin); in
+JSON only the id is kept.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -22,6 +24,9 @@ class ImageItem:
     id: str
     image: Image.Image = field(repr=False, compare=False)
     meta: dict[str, Any] = field(default_factory=dict, compare=False)
+    twin: Callable[[], ImageItem] | None = field(default=None, repr=False, compare=False)
+    """Renders this picture's modified twin (the same scene with a few objects changed), for
+    games that show one player a subtly different picture; None if the source cannot."""
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from games.spy.game import SpyConfig, SpyGame
-from games.spy.rewards import REWARD_FNS, vote_counts
+from games.spy.rewards import REWARD_FNS, num_players, vote_counts
 from vzframe.hookspecs import hookimpl
 from vzframe.types import Episode
 
@@ -29,7 +29,8 @@ def register_reward_fns(register) -> None:
 
 
 def metrics(episodes: Iterable[Episode]) -> dict[str, float] | None:
-    """Vote accuracy, N/A and invalid rates, how often the spy is caught, and clue validity."""
+    """Vote accuracy, N/A and invalid rates, how often the spy is caught, and clue validity.
+    Votes are the decision turns: the citizens' votes, or the judge's samples."""
     games = [e for e in episodes if e.game == SpyGame.name]
     if not games:
         return None
@@ -37,7 +38,7 @@ def metrics(episodes: Iterable[Episode]) -> dict[str, float] | None:
     clues = [t for e in games for t in e.turns_of("clue")]
     caught = 0
     for e in games:
-        counts = vote_counts((t.action for t in e.turns_of("decision")), len(e.roles))
+        counts = vote_counts((t.action for t in e.turns_of("decision")), num_players(e))
         spy_votes = counts[e.info["spy"]]
         caught += all(spy_votes > n for p, n in counts.items() if p != e.info["spy"]) and spy_votes > 0
     n_votes, n_clues = max(len(votes), 1), max(len(clues), 1)

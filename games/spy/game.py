@@ -1,32 +1,29 @@
 """The visual "Who is the Spy" game as a pure state machine (see README.md for the table).
 
-Citizens see a real picture, the spy a blank one of the same size. ``clue_rounds`` rounds of
-one-sentence clues in seat order, then every citizen votes at once. Model output is
-untrusted: parsing is total and an unusable completion becomes ``Action("invalid")``.
+Citizens see a real picture, the spy a blank one of the same size (or, with ``spy_image:
+modified``, the picture's modified twin). ``clue_rounds`` rounds of one-sentence clues in seat
+order, then every citizen votes at once (or, with ``decision: judge``, ``judge_samples``
+samples of one judge who sees the citizens' picture). Model output is untrusted: parsing
+(shared, in ``vzframe.parsing``) is total and an unusable completion becomes
+``Action("invalid")``.
 """
 
 from __future__ import annotations
 
 import random
-import re
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field
 
 from games.spy import prompts
-from games.spy.roles import CITIZEN, SPY, SpyRole
+from games.spy.roles import CITIZEN, JUDGE, SPY, SpyRole
+from vzframe.config import ConfigError
+from vzframe.parsing import extract_think, parse_clue, parse_vote, public_text
 from vzframe.protocols import ImageDraw
-from vzframe.types import Action, Episode, ImageItem, Observation, PhaseSpec, Turn
-
-_ANSWER = re.compile(r"<answer>((?:(?!</?answer>).)*)</answer>", re.DOTALL)
-_THINK = re.compile(r"<think>((?:(?!</?think>).)*)</think>", re.DOTALL)
-_NA = re.compile(r"n\s*/\s*a|n\.?a\.?|none|nobody|no\s*one|unsure|not\s*sure|unknown", re.IGNORECASE)
-_VOTE = re.compile(r"(?:player\s*)?#?\s*([0-9]{1,6})", re.IGNORECASE)
-_SPECIAL_TOKEN = re.compile(r"<\|[^<>|]{0,64}\|>")
-_QUOTES = " \t\r\n.!*\"'`"
+from vzframe.types import Episode, ImageItem, Observation, PhaseSpec, Turn
 
 
 class SpyConfig(BaseModel):
@@ -38,8 +35,16 @@ class SpyConfig(BaseModel):
     """Players who see the real picture; the game has num_citizens + 1 players."""
     clue_rounds: int = Field(2, ge=1)
     """Rounds of clues before the vote; every player speaks once per round, in seat order."""
+    spy_image: Literal["blank", "modified"] = "blank"
+    """The spy's picture: `blank` (the paper) or `modified`, the citizens' picture with a few
+    objects changed (the reference's CLEVR pairs; needs a source with twins, e.g. images=clevr)."""
     blank_color: str = Field("#ffffff", pattern=r"^#(?:[0-9a-fA-F]{3}){1,2}$")
-    """Hex colour (#rgb or #rrggbb) of the spy's blank picture."""
+    """Hex colour (#rgb or #rrggbb) of the spy's blank picture (spy_image=blank)."""
+    decision: Literal["vote", "judge"] = "vote"
+    """Who finds the spy: `vote` (the paper: every citizen votes) or `judge` (the reference:
+    one judge who sees the citizens' picture and all clues, sampled judge_samples times)."""
+    judge_samples: int = Field(8, ge=1, le=64)
+    """decision=judge: samples of the judge; their votes are the decision group."""
     beta: float = Field(0.1, ge=0, allow_inf_nan=False)
     """Clue reward: weight of the spy-versus-citizens vote gap Psi (zero-sum)."""
     lam: float = Field(0.1, ge=0, allow_inf_nan=False)
@@ -50,88 +55,13 @@ class SpyConfig(BaseModel):
     """Decision reward for answering N/A."""
     vote_wrong: float = Field(-1.0, allow_inf_nan=False)
     """Decision reward for a vote for a citizen, or an invalid answer."""
+    format_weight: float = Field(0.0, ge=0, allow_inf_nan=False)
+    """Decision reward: +w for an exact <think>…</think><answer>…</answer> vote, -w otherwise
+    (the reference uses 0.3; 0 turns it off)."""
+    correct_bonus: float = Field(0.0, ge=0, allow_inf_nan=False)
+    """Decision reward: extra reward for a vote for the spy (the reference uses 0.99; 0 turns it off)."""
     max_clue_chars: int = Field(400, ge=1)
     """A clue longer than this is cut to this many characters in what players see."""
-
-
-# ---- parsing: total functions of untrusted text -------------------------------------------
-
-
-def extract_answer(text: str) -> str | None:
-    """Content of the last innermost ``<answer>…</answer>``, or None.
-
-    >>> extract_answer("<think>hm</think><answer> 3 </answer>")
-    ' 3 '
-    >>> extract_answer("<answer>1</answer><answer><answer>2</answer>") , extract_answer("<answer>2")
-    ('2', None)
-    """
-    last = None
-    for last in _ANSWER.finditer(text):
-        pass
-    return None if last is None else last.group(1)
-
-
-def extract_think(text: str) -> str:
-    """Content of the first ``<think>…</think>``, stripped; empty if there is none.
-
-    >>> extract_think("<think> red square </think><answer>x</answer>")
-    'red square'
-    """
-    match = _THINK.search(text)
-    return match.group(1).strip() if match else ""
-
-
-def _excerpt(text: str, limit: int = 40) -> str:
-    return repr(text if len(text) <= limit else text[:limit] + "...")
-
-
-def parse_clue(completion: str) -> Action:
-    """A clue is the stripped, non-empty text of the last answer tag.
-
-    >>> parse_clue("<think>...</think><answer>A red cube.</answer>")
-    Action(kind='clue', value='A red cube.', reason='')
-    >>> parse_clue("A red cube.").kind
-    'invalid'
-    """
-    answer = extract_answer(completion)
-    if answer is None:
-        return Action("invalid", None, reason="no <answer>...</answer> tag")
-    if not answer.strip():
-        return Action("invalid", None, reason="empty answer")
-    return Action("clue", answer.strip())
-
-
-def parse_vote(completion: str, voter: int, num_players: int) -> Action:
-    """A vote for another player 1..N, ``na``, or ``invalid`` (self, no such player, other).
-
-    >>> [parse_vote(f"<answer>{a}</answer>", 1, 4).kind for a in ("3", "Player 2", "N/A", "1", "5")]
-    ['vote', 'vote', 'na', 'invalid', 'invalid']
-    """
-    answer = extract_answer(completion)
-    if answer is None:
-        return Action("invalid", None, reason="no <answer>...</answer> tag")
-    content = answer.strip(_QUOTES)
-    if _NA.fullmatch(content):
-        return Action("na")
-    match = _VOTE.fullmatch(content)
-    if match is None:
-        return Action("invalid", None, reason=f"not a player number or N/A: {_excerpt(content)}")
-    target = int(match.group(1))
-    if target == voter:
-        return Action("invalid", None, reason=f"voted for self (player {voter})")
-    if not 1 <= target <= num_players:
-        return Action("invalid", None, reason=f"no player {target} (players are 1..{num_players})")
-    return Action("vote", target)
-
-
-def public_text(text: str, limit: int) -> str:
-    """``text`` as other players see it: one line, no chat special tokens, at most ``limit`` chars.
-
-    >>> public_text("a  red\\n cube<|im_end|>", 8)
-    'a red cu [...]'
-    """
-    flat = " ".join(_SPECIAL_TOKEN.sub("", text).split())
-    return flat if len(flat) <= limit else flat[:limit].rstrip() + prompts.TRUNCATED
 
 
 # ---- the game ---------------------------------------------------------------------------
@@ -142,7 +72,7 @@ class SpyGame:
 
     name: ClassVar[str] = "spy"
     Config: ClassVar[type[SpyConfig]] = SpyConfig
-    roles: ClassVar[tuple[SpyRole, ...]] = (SPY, CITIZEN)
+    roles: ClassVar[tuple[SpyRole, ...]] = (SPY, CITIZEN, JUDGE)
     phases: ClassVar[Mapping[str, PhaseSpec]] = MappingProxyType(
         {
             "decision": PhaseSpec("decision", ("spy.vote",), "group"),
@@ -158,22 +88,41 @@ class SpyGame:
         citizen_image = images()
         if not isinstance(citizen_image, ImageItem):
             raise TypeError(f"images() must return a vzframe.types.ImageItem, got {type(citizen_image).__name__}")
-        color, (w, h) = self.config.blank_color, citizen_image.image.size
         self._citizen_image = citizen_image
-        blank = ImageItem(f"blank:{color}:{w}x{h}", Image.new("RGB", (w, h), color), {"blank": True, "color": color})
-        self._images = {p: blank if p == self.spy else citizen_image for p in self.seats}
+        spy_image = self._spy_image(citizen_image)
+        self._images = {p: spy_image if p == self.spy else citizen_image for p in self.seats}
         self._clue_order = [(r, p) for r in range(1, self.config.clue_rounds + 1) for p in self.seats]
         self._clue_pos = 0
-        self._voters = [p for p in self.seats if p != self.spy]
+        judging = self.config.decision == "judge"
+        # judges sit after the players: seats N+1..N+k, one per sample of the judge
+        self._judges = range(self.num_players + 1, self.num_players + 1 + self.config.judge_samples * judging)
+        self._voters = list(self._judges) if judging else [p for p in self.seats if p != self.spy]
         self._clues: list[tuple[int, int, str]] = []  # (round, player, what others see)
         self._reasoning: dict[int, list[tuple[int, str]]] = {p: [] for p in self.seats}
         self._turns: list[Turn] = []
+
+    def _spy_image(self, citizen_image: ImageItem) -> ImageItem:
+        """A blank picture of the same size, or the citizens' picture's modified twin."""
+        if self.config.spy_image == "modified":
+            if citizen_image.twin is None:
+                raise ConfigError(
+                    "spy_image=modified needs an image source that renders twins, e.g. images=clevr "
+                    f"(picture {citizen_image.id!r} has none). Or use game.spy_image=blank."
+                )
+            twin = citizen_image.twin()
+            if not isinstance(twin, ImageItem):
+                raise TypeError(f"{citizen_image.id!r}.twin() must return an ImageItem, got {type(twin).__name__}")
+            return twin
+        color, (w, h) = self.config.blank_color, citizen_image.image.size
+        return ImageItem(f"blank:{color}:{w}x{h}", Image.new("RGB", (w, h), color), {"blank": True, "color": color})
 
     @property
     def seats(self) -> range:
         return range(1, self.num_players + 1)
 
     def role_of(self, player: int) -> SpyRole:
+        if player in self._judges:
+            return JUDGE
         return SPY if player == self.spy else CITIZEN
 
     @property
@@ -183,31 +132,25 @@ class SpyGame:
         return "decision" if self._voters else None
 
     def to_act(self) -> tuple[int, ...]:
-        """The next speaker during clues; every citizen yet to vote during the decision."""
+        """The next speaker during clues; every citizen (or judge sample) yet to vote during the decision."""
         if self.stage == "clue":
             return (self._clue_order[self._clue_pos][1],)
         return tuple(self._voters)
 
     def observe(self, player: int) -> Observation:
         """The system rules and role brief, then the player's picture, clues, own reasoning and task."""
+        if player in self._judges:
+            return self._observe_judge(player)
         if player not in self.seats:
             raise ValueError(f"No player {player!r}; players are 1..{self.num_players}.")
         role, stage = self.role_of(player), self.stage or "decision"
-        system = prompts.rules(self.num_players, self.config.clue_rounds) + "\n\n" + role.brief
+        system = prompts.rules(self.num_players, self.config.clue_rounds, self.config.decision) + "\n\n" + role.brief
         lines = [
             prompts.PLAYER_LINE.format(player=player, num_players=self.num_players),
             prompts.ROLE_LINE[role.name],
             "",
-            prompts.CLUES_HEADER,
+            *self._clue_lines(),
         ]
-        current_round = 0
-        for rnd, speaker, clue in self._clues:
-            if rnd != current_round:
-                current_round = rnd
-                lines.append(prompts.ROUND_HEADER.format(round=rnd))
-            lines.append(prompts.CLUE_LINE.format(player=speaker, clue=clue))
-        if not self._clues:
-            lines.append(prompts.NO_CLUES)
         if self._reasoning[player]:
             lines += ["", prompts.OWN_REASONING_HEADER]
             lines += [prompts.OWN_REASONING_LINE.format(round=r, text=t) for r, t in self._reasoning[player]]
@@ -223,6 +166,32 @@ class SpyGame:
         )
         return Observation(player, role.name, stage, messages, (self._images[player],))
 
+    def _clue_lines(self) -> list[str]:
+        lines, current_round = [prompts.CLUES_HEADER], 0
+        for rnd, speaker, clue in self._clues:
+            if rnd != current_round:
+                current_round = rnd
+                lines.append(prompts.ROUND_HEADER.format(round=rnd))
+            lines.append(prompts.CLUE_LINE.format(player=speaker, clue=clue))
+        return lines if self._clues else [*lines, prompts.NO_CLUES]
+
+    def _observe_judge(self, judge: int) -> Observation:
+        """The judge's view: the citizens' picture, every clue, and the question."""
+        system = prompts.judge_rules(self.num_players, self.config.clue_rounds) + "\n\n" + JUDGE.brief
+        lines = [
+            prompts.JUDGE_LINE.format(num_players=self.num_players),
+            prompts.ROLE_LINE[JUDGE.name],
+            "",
+            *self._clue_lines(),
+            "",
+            prompts.JUDGE_TASK,
+        ]
+        messages = (
+            {"role": "system", "content": system},
+            {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "\n".join(lines)}]},
+        )
+        return Observation(judge, JUDGE.name, "decision", messages, (self._citizen_image,))
+
     def step(self, player: int, completion: str) -> Turn:
         """Record ``player``'s completion; raises ValueError only if ``player`` may not act now."""
         acting = self.to_act()
@@ -234,7 +203,7 @@ class SpyGame:
         if observation.stage == "clue":
             rnd = self._clue_order[self._clue_pos][0]
             action = parse_clue(completion)
-            shown = public_text(action.value, self.config.max_clue_chars) if action.kind == "clue" else ""
+            shown = public_text(action.value, self.config.max_clue_chars, prompts.TRUNCATED) if action.kind == "clue" else ""
             self._clues.append((rnd, player, shown or prompts.NO_CLUE))
             self._clue_pos += 1
             think = extract_think(completion)
@@ -258,7 +227,8 @@ class SpyGame:
         return turn
 
     def episode(self) -> Episode:
-        """The finished game; ``info`` holds the spy's seat and the citizens' image id."""
+        """The finished game; ``info`` holds the spy's seat, both image ids and the game's size
+        (and ``judges``, the number of judge samples, seated after the players, if any)."""
         if self.to_act():
             raise RuntimeError(
                 f"SpyGame.episode() called before the game is over: players {self.to_act()} must still "
@@ -267,7 +237,7 @@ class SpyGame:
         return Episode(
             game=self.name,
             seed=self.seed,
-            roles=tuple(self.role_of(p).name for p in self.seats),
+            roles=tuple(self.role_of(p).name for p in (*self.seats, *self._judges)),
             turns=tuple(self._turns),
             info={
                 "spy": self.spy,
@@ -275,6 +245,7 @@ class SpyGame:
                 "spy_image": self._images[self.spy].id,
                 "num_citizens": self.config.num_citizens,
                 "clue_rounds": self.config.clue_rounds,
+                **({"judges": len(self._judges)} if self._judges else {}),
             },
         )
 
@@ -289,8 +260,11 @@ class SpyGame:
                 "<answer>The background is plain.</answer>",
             ]
         text = observation.messages[-1]["content"][-1]["text"]
-        match = prompts.PLAYER_LINE_RE.search(text)
-        num_players = int(match.group(2)) if match else observation.player + 1
-        others = [p for p in range(1, num_players + 1) if p != observation.player]
+        if judge := prompts.JUDGE_LINE_RE.search(text):
+            others = list(range(1, int(judge.group(1)) + 1))
+        else:
+            match = prompts.PLAYER_LINE_RE.search(text)
+            num_players = int(match.group(2)) if match else observation.player + 1
+            others = [p for p in range(1, num_players + 1) if p != observation.player]
         votes = [f"<think>Player {p}'s clues fit the picture least.</think><answer>{p}</answer>" for p in others]
         return [*votes, "<think>I cannot tell.</think><answer>N/A</answer>", f"<answer>Player {others[0]}</answer>"]

@@ -8,7 +8,8 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import ClassVar
 
-from games.spy.game import SpyConfig, extract_answer
+from games.spy.game import SpyConfig
+from vzframe.parsing import extract_answer
 from vzframe.types import Action, Episode
 
 
@@ -75,19 +76,40 @@ def format_ok(completion: str) -> bool:
     return not between.strip() and extract_answer(text) is not None
 
 
+def format_sign(completion: str, action: Action) -> float:
+    """+1 for a well-formed, valid vote, -1 otherwise: the reference's format term before its weight.
+
+    >>> format_sign("<think>a</think><answer>3</answer>", Action("vote", 3)), format_sign("3", Action("invalid"))
+    (1.0, -1.0)
+    """
+    return 1.0 if format_ok(completion) and action.kind != "invalid" else -1.0
+
+
 def _config(config: SpyConfig | None) -> SpyConfig:
     return config if isinstance(config, SpyConfig) else SpyConfig.model_validate(config or {})
 
 
+def num_players(episode: Episode) -> int:
+    """Players of a spy game (judges, seated after them, are not players)."""
+    return int(episode.info["num_citizens"]) + 1
+
+
 class VoteReward:
-    """``spy.vote``: the decision reward of each citizen's vote."""
+    """``spy.vote``: the decision reward of each vote (a citizen's, or a judge sample's), plus
+    the reference's optional terms: ``format_weight * (±1)`` and ``correct_bonus`` if correct."""
 
     name: ClassVar[str] = "spy.vote"
     stage: ClassVar[str] = "decision"
 
     def __call__(self, episode: Episode, config: SpyConfig) -> dict[int, float]:
         cfg, spy = _config(config), episode.info["spy"]
-        return {t.index: vote_reward(t.action, spy, cfg) for t in episode.turns_of("decision")}
+        rewards = {}
+        for t in episode.turns_of("decision"):
+            reward = vote_reward(t.action, spy, cfg)
+            if t.action.kind == "vote" and t.action.value == spy:
+                reward += cfg.correct_bonus
+            rewards[t.index] = reward + cfg.format_weight * format_sign(t.completion, t.action)
+        return rewards
 
 
 class ClueReward:
@@ -98,7 +120,7 @@ class ClueReward:
 
     def __call__(self, episode: Episode, config: SpyConfig) -> dict[int, float]:
         votes = [t.action for t in episode.turns_of("decision")]
-        per_player = clue_rewards(votes, episode.info["spy"], len(episode.roles), _config(config))
+        per_player = clue_rewards(votes, episode.info["spy"], num_players(episode), _config(config))
         return {t.index: per_player[t.player] for t in episode.turns_of("clue")}
 
 
@@ -110,10 +132,7 @@ class FormatReward:
     weight: ClassVar[float] = 0.3
 
     def __call__(self, episode: Episode, config: SpyConfig) -> dict[int, float]:
-        return {
-            t.index: self.weight if format_ok(t.completion) and t.action.kind != "invalid" else -self.weight
-            for t in episode.turns_of("decision")
-        }
+        return {t.index: self.weight * format_sign(t.completion, t.action) for t in episode.turns_of("decision")}
 
 
 REWARD_FNS = (VoteReward(), ClueReward(), FormatReward())

@@ -1,4 +1,4 @@
-"""The two roles of the spy game: one spy, the rest citizens."""
+"""The roles of the spy game: one spy, the rest citizens, and (with ``decision: judge``) judges."""
 
 from __future__ import annotations
 
@@ -17,3 +17,4 @@ class SpyRole:
 
 SPY = SpyRole("spy", prompts.SPY_BRIEF)
 CITIZEN = SpyRole("citizen", prompts.CITIZEN_BRIEF)
+JUDGE = SpyRole("judge", prompts.JUDGE_BRIEF)
