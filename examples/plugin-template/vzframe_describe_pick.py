@@ -1,0 +1,159 @@
+"""games.describe_pick: a two-player referential game, the smallest complete vzframe game.
+
+| | |
+|---|---|
+| Roles | `describer` (player 1) sees the target picture; `picker` (player 2) sees `candidates` numbered pictures |
+| Stages | `clue`: the describer describes its picture. `decision`: the picker names the target's number |
+| Action format | `<think>…</think><answer>description</answer>`; `<answer>k</answer>` or `<answer>N/A</answer>` |
+| Rewards | `pick.guess`: +1 right, -0.5 N/A, -1 wrong or invalid. `pick.clue`: 1 when the picker is right, else 0 |
+| Metrics | `acc` (right picks / picks), `na` (N/A / picks) |
+| Config keys | `candidates` (2, 2..8) |
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from vzframe.hookspecs import hookimpl
+from vzframe.parsing import parse_choice, parse_clue, public_text
+from vzframe.protocols import ImageDraw
+from vzframe.types import Action, Episode, Observation, PhaseSpec, Turn
+
+
+class Config(BaseModel):
+    """Settings of one describe-and-pick game (keys ``game.KEY=VALUE``)."""
+
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+
+    candidates: int = Field(2, ge=2, le=8)
+    """Pictures the picker chooses from; one of them is the describer's."""
+
+
+@dataclass(frozen=True)
+class Role:
+    name: str
+    brief: str
+
+
+DESCRIBER = Role("describer", "You see a picture. Describe it in one sentence so that your partner can pick it out.")
+PICKER = Role("picker", "Your partner described one of the pictures you see. Pick the one it described.")
+CLUE_TASK = "Reply exactly as <think>your reasoning</think><answer>one-sentence description</answer>."
+PICK_TASK = (
+    'The description: "{clue}". Which picture is it? Reply exactly as <think>your reasoning</think>'
+    "<answer>k</answer> with k the picture's number, or <answer>N/A</answer> if you cannot tell."
+)
+
+
+class DescribePickGame:
+    """Player 1 describes the target picture; player 2 picks it among ``candidates``."""
+
+    name: ClassVar[str] = "describe_pick"
+    Config: ClassVar[type[Config]] = Config
+    roles: ClassVar[tuple[Role, ...]] = (DESCRIBER, PICKER)
+    # One pick per game, so a group of one would always get advantage 0: both phases use
+    # role baselines (reward minus the role's running mean reward).
+    phases: ClassVar[dict[str, PhaseSpec]] = {
+        "decision": PhaseSpec("decision", ("pick.guess",), "role"),
+        "clue": PhaseSpec("clue", ("pick.clue",), "role"),
+    }
+
+    def __init__(self, config: Config, *, seed: int, images: ImageDraw) -> None:
+        self.config, self.seed = config, seed
+        self.pictures = tuple(images() for _ in range(config.candidates))
+        self.target = random.Random(seed).randint(1, config.candidates)  # the describer's picture
+        self.turns: list[Turn] = []
+
+    def to_act(self) -> tuple[int, ...]:
+        return ((1,), (2,), ())[len(self.turns)]  # the describer, then the picker, then over
+
+    def observe(self, player: int) -> Observation:
+        if player == 1:
+            role, stage, images = DESCRIBER, "clue", (self.pictures[self.target - 1],)
+            content = [{"type": "image"}, {"type": "text", "text": CLUE_TASK}]
+        elif player == 2:
+            role, stage, images = PICKER, "decision", self.pictures
+            said = self.turns[0].action if self.turns else Action("invalid")
+            clue = public_text(said.value, 300) if said.kind == "clue" else "(no description)"
+            content = [p for k in range(len(images)) for p in ({"type": "text", "text": f"Picture {k + 1}:"}, {"type": "image"})]
+            content.append({"type": "text", "text": PICK_TASK.format(clue=clue)})
+        else:
+            raise ValueError(f"No player {player!r}; players are 1 and 2.")
+        messages = ({"role": "system", "content": role.brief}, {"role": "user", "content": content})
+        return Observation(player, role.name, stage, messages, images)
+
+    def step(self, player: int, completion: str) -> Turn:
+        if player not in self.to_act():
+            raise ValueError(f"Player {player!r} cannot act now; to_act() is {self.to_act()}.")
+        obs = self.observe(player)  # parse untrusted text with vzframe's total parsers: never raises
+        action = parse_clue(completion) if player == 1 else parse_choice(completion, self.config.candidates, noun="picture")
+        ids = tuple(im.id for im in obs.images)
+        turn = Turn(len(self.turns), player, obs.role, obs.stage, obs.prompt_text(), ids, completion, action)
+        self.turns.append(turn)
+        return turn
+
+    def episode(self) -> Episode:
+        if self.to_act():
+            raise RuntimeError(f"The game is not over: player {self.to_act()} must still act.")
+        info = {"target": self.target, "pictures": [p.id for p in self.pictures]}
+        return Episode(self.name, self.seed, ("describer", "picker"), tuple(self.turns), info)
+
+    @staticmethod
+    def example_completions(observation: Observation) -> list[str]:  # for vzframe.testing.check_game
+        if observation.stage == "clue":
+            return ["<think>What stands out?</think><answer>Two red circles on grey.</answer>"]
+        return [f"<answer>{k}</answer>" for k in range(1, len(observation.images) + 1)] + ["<answer>N/A</answer>"]
+
+
+def guess_reward(action: Action, target: int) -> float:
+    """+1 for the target, -0.5 for N/A, -1 otherwise.
+
+    >>> [guess_reward(a, 2) for a in (Action("vote", 2), Action("na"), Action("vote", 1), Action("invalid"))]
+    [1.0, -0.5, -1.0, -1.0]
+    """
+    if action.kind == "na":
+        return -0.5
+    return 1.0 if action == Action("vote", target) else -1.0
+
+
+class GuessReward:
+    name: ClassVar[str] = "pick.guess"
+    stage: ClassVar[str] = "decision"
+
+    def __call__(self, episode: Episode, config: Config) -> dict[int, float]:
+        return {t.index: guess_reward(t.action, episode.info["target"]) for t in episode.turns_of("decision")}
+
+
+class ClueReward:
+    name: ClassVar[str] = "pick.clue"
+    stage: ClassVar[str] = "clue"
+
+    def __call__(self, episode: Episode, config: Config) -> dict[int, float]:
+        right = any(t.action == Action("vote", episode.info["target"]) for t in episode.turns_of("decision"))
+        return {t.index: float(right) for t in episode.turns_of("clue")}
+
+
+@hookimpl
+def register_games(register) -> None:
+    register(DescribePickGame)
+
+
+@hookimpl
+def register_reward_fns(register) -> None:
+    register(GuessReward())
+    register(ClueReward())
+
+
+@hookimpl
+def collect_metrics(episodes: Iterable[Episode]) -> dict[str, float] | None:
+    picks = [(t.action, e.info["target"]) for e in episodes if e.game == "describe_pick" for t in e.turns_of("decision")]
+    if not picks:
+        return None
+    return {
+        "acc": sum(a == Action("vote", target) for a, target in picks) / len(picks),
+        "na": sum(a.kind == "na" for a, _ in picks) / len(picks),
+    }

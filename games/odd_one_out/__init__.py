@@ -1,0 +1,60 @@
+"""Visual "Odd One Out" as a vzframe plugin, written only through the public hooks (see
+README.md).
+
+Load it with ``vzframe run games.odd_one_out``; it registers the game ``odd_one_out``, the
+reward functions ``odd.vote`` and ``odd.clue``, and the metrics ``acc``, ``na``, ``invalid``,
+``odd_found``, ``odd_self_found`` and ``clue_valid``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+
+from games.odd_one_out.game import OddOneOutConfig, OddOneOutGame
+from games.odd_one_out.rewards import REWARD_FNS
+from vzframe.hookspecs import hookimpl
+from vzframe.types import Episode
+
+__all__ = ["OddOneOutConfig", "OddOneOutGame", "metrics"]
+
+
+@hookimpl
+def register_games(register) -> None:
+    register(OddOneOutGame)
+
+
+@hookimpl
+def register_reward_fns(register) -> None:
+    for fn in REWARD_FNS:
+        register(fn)
+
+
+def metrics(episodes: Iterable[Episode]) -> dict[str, float] | None:
+    """Vote accuracy, N/A and invalid rates, how often the group finds the odd player and how
+    often it finds itself, and clue validity. None when no episode is an Odd One Out game."""
+    games = [e for e in episodes if e.game == OddOneOutGame.name]
+    if not games:
+        return None
+    votes = [(t.player, t.action, e.info["odd"]) for e in games for t in e.turns_of("decision")]
+    clues = [t for e in games for t in e.turns_of("clue")]
+    found = 0
+    for e in games:
+        counts = Counter(t.action.value for t in e.turns_of("decision") if t.action.kind == "vote")
+        odd_votes = counts[e.info["odd"]]
+        found += odd_votes > 0 and all(odd_votes > n for p, n in counts.items() if p != e.info["odd"])
+    self_found = sum(a.kind == "vote" and voter == a.value == odd for voter, a, odd in votes)
+    n_votes, n_clues = max(len(votes), 1), max(len(clues), 1)
+    return {
+        "acc": sum(a.kind == "vote" and a.value == odd for _, a, odd in votes) / n_votes,
+        "na": sum(a.kind == "na" for _, a, _ in votes) / n_votes,
+        "invalid": sum(a.kind == "invalid" for _, a, _ in votes) / n_votes,
+        "odd_found": found / len(games),
+        "odd_self_found": self_found / len(games),
+        "clue_valid": sum(t.action.kind == "clue" for t in clues) / n_clues,
+    }
+
+
+@hookimpl
+def collect_metrics(episodes) -> dict[str, float] | None:
+    return metrics(episodes)

@@ -1,0 +1,218 @@
+"""Visual "Odd One Out" as a pure state machine (see README.md for the table).
+
+All players but one see picture A; the odd one (a random seat) sees picture B, the next
+picture of the image stream. Unlike the spy, the odd player is **not told** that it is odd:
+every prompt reads the same whatever the role, so it has to work it out from the clues.
+``clue_rounds`` rounds of one-sentence clues in seat order, then every player votes at once
+for the player who saw the different picture, itself included. Parsing is the shared total
+parser of ``vzframe.parsing``: unusable text becomes ``Action("invalid")``.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from games.odd_one_out import prompts
+from games.odd_one_out.roles import COMMON, ODD, OddRole
+from vzframe.parsing import extract_think, parse_clue, parse_vote, public_text
+from vzframe.protocols import ImageDraw
+from vzframe.types import Episode, ImageItem, Observation, PhaseSpec, Turn
+
+MAX_DRAWS = 8
+"""Pictures drawn at most to find one whose id differs from picture A's."""
+
+
+class OddOneOutConfig(BaseModel):
+    """Settings of one Odd One Out game and of its rewards."""
+
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+
+    num_players: int = Field(4, ge=3)
+    """Players in a game; one of them (a random seat) sees the odd picture."""
+    clue_rounds: int = Field(2, ge=1)
+    """Rounds of clues before the vote; every player speaks once per round, in seat order."""
+    beta: float = Field(0.1, ge=0, allow_inf_nan=False)
+    """Clue reward: weight of the odd-versus-common vote gap Psi (zero-sum)."""
+    lam: float = Field(0.1, ge=0, allow_inf_nan=False)
+    """Clue reward (lambda): penalty on a common player's votes above the common players' mean."""
+    vote_correct: float = Field(1.0, allow_inf_nan=False)
+    """Decision reward for a vote for the odd player (the odd player naming itself included)."""
+    vote_na: float = Field(-0.5, allow_inf_nan=False)
+    """Decision reward for answering N/A."""
+    vote_wrong: float = Field(-1.0, allow_inf_nan=False)
+    """Decision reward for a vote for a common player, or an invalid answer."""
+    max_clue_chars: int = Field(400, ge=1)
+    """A clue longer than this is cut to this many characters in what players see."""
+
+
+class OddOneOutGame:
+    """One game of visual Odd One Out. Construct with ``OddOneOutGame(config, seed=, images=)``."""
+
+    name: ClassVar[str] = "odd_one_out"
+    Config: ClassVar[type[OddOneOutConfig]] = OddOneOutConfig
+    roles: ClassVar[tuple[OddRole, ...]] = (ODD, COMMON)
+    phases: ClassVar[Mapping[str, PhaseSpec]] = MappingProxyType(
+        {
+            "decision": PhaseSpec("decision", ("odd.vote",), "group"),
+            "clue": PhaseSpec("clue", ("odd.clue",), "role"),
+        }
+    )
+
+    def __init__(self, config: OddOneOutConfig | Mapping[str, Any] | None = None, *, seed: int, images: ImageDraw):
+        self.config = config if isinstance(config, OddOneOutConfig) else OddOneOutConfig.model_validate(config or {})
+        self.seed = seed
+        self.num_players = self.config.num_players
+        self.odd = random.Random(seed).randint(1, self.num_players)
+        common, odd = _draw_two(images)
+        self._common_image = common
+        self._images = {p: odd if p == self.odd else common for p in self.seats}
+        self._clue_order = [(r, p) for r in range(1, self.config.clue_rounds + 1) for p in self.seats]
+        self._clue_pos = 0
+        self._voters = list(self.seats)
+        self._clues: list[tuple[int, int, str]] = []  # (round, player, what others see)
+        self._reasoning: dict[int, list[tuple[int, str]]] = {p: [] for p in self.seats}
+        self._turns: list[Turn] = []
+
+    @property
+    def seats(self) -> range:
+        return range(1, self.num_players + 1)
+
+    def role_of(self, player: int) -> OddRole:
+        return ODD if player == self.odd else COMMON
+
+    @property
+    def stage(self) -> str | None:
+        if self._clue_pos < len(self._clue_order):
+            return "clue"
+        return "decision" if self._voters else None
+
+    def to_act(self) -> tuple[int, ...]:
+        """The next speaker during clues; every player yet to vote during the decision."""
+        if self.stage == "clue":
+            return (self._clue_order[self._clue_pos][1],)
+        return tuple(self._voters)
+
+    def observe(self, player: int) -> Observation:
+        """Rules and brief, then the player's picture, the clues, its own reasoning and task.
+        The text is the same for every role: only the picture differs."""
+        if player not in self.seats:
+            raise ValueError(f"No player {player!r}; players are 1..{self.num_players}.")
+        stage = self.stage or "decision"
+        system = prompts.rules(self.num_players, self.config.clue_rounds) + "\n\n" + prompts.BRIEF
+        lines = [prompts.PLAYER_LINE.format(player=player, num_players=self.num_players), "", prompts.CLUES_HEADER]
+        current_round = 0
+        for rnd, speaker, clue in self._clues:
+            if rnd != current_round:
+                current_round = rnd
+                lines.append(prompts.ROUND_HEADER.format(round=rnd))
+            lines.append(prompts.CLUE_LINE.format(player=speaker, clue=clue))
+        if not self._clues:
+            lines.append(prompts.NO_CLUES)
+        if self._reasoning[player]:
+            lines += ["", prompts.OWN_REASONING_HEADER]
+            lines += [prompts.OWN_REASONING_LINE.format(round=r, text=t) for r, t in self._reasoning[player]]
+        if stage == "clue":
+            rnd = self._clue_order[self._clue_pos][0]
+            lines += ["", prompts.CLUE_TASK.format(round=rnd, clue_rounds=self.config.clue_rounds)]
+        else:
+            lines += ["", prompts.DECISION_TASK]
+        messages = (
+            {"role": "system", "content": system},
+            {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "\n".join(lines)}]},
+        )
+        return Observation(player, self.role_of(player).name, stage, messages, (self._images[player],))
+
+    def step(self, player: int, completion: str) -> Turn:
+        """Record ``player``'s completion; raises ValueError only if ``player`` may not act now."""
+        acting = self.to_act()
+        if player not in acting:
+            raise ValueError(f"Player {player!r} cannot act now; to_act() is {acting}.")
+        if not isinstance(completion, str):
+            raise TypeError(f"completion must be str, got {type(completion).__name__}")
+        observation = self.observe(player)
+        if observation.stage == "clue":
+            rnd = self._clue_order[self._clue_pos][0]
+            action = parse_clue(completion)
+            shown = public_text(action.value, self.config.max_clue_chars, prompts.TRUNCATED) if action.kind == "clue" else ""
+            self._clues.append((rnd, player, shown or prompts.NO_CLUE))
+            self._clue_pos += 1
+            think = extract_think(completion)
+            think = public_text(think, len(think))
+            if think:
+                self._reasoning[player].append((rnd, think))
+        else:
+            action = parse_vote(completion, player, self.num_players, allow_self=True)
+            self._voters.remove(player)
+        turn = Turn(
+            index=len(self._turns),
+            player=player,
+            role=observation.role,
+            stage=observation.stage,
+            prompt=observation.prompt_text(),
+            images=tuple(im.id for im in observation.images),
+            completion=completion,
+            action=action,
+        )
+        self._turns.append(turn)
+        return turn
+
+    def episode(self) -> Episode:
+        """The finished game; ``info`` holds the odd seat and both pictures' ids."""
+        if self.to_act():
+            raise RuntimeError(
+                f"OddOneOutGame.episode() called before the game is over: players {self.to_act()} must "
+                "still act. Step until to_act() is empty."
+            )
+        return Episode(
+            game=self.name,
+            seed=self.seed,
+            roles=tuple(self.role_of(p).name for p in self.seats),
+            turns=tuple(self._turns),
+            info={
+                "odd": self.odd,
+                "image": self._common_image.id,
+                "odd_image": self._images[self.odd].id,
+                "num_players": self.num_players,
+                "clue_rounds": self.config.clue_rounds,
+            },
+        )
+
+    @staticmethod
+    def example_completions(observation: Observation) -> list[str]:
+        """Plausible well-formed completions for ``observation`` (used by ``check_game``)."""
+        if observation.stage == "clue":
+            return [
+                "<think>The clues so far match my picture.</think><answer>I see a few simple shapes.</answer>",
+                "<think>Nobody mentioned my colours; I may be the odd one.</think><answer>Something is round.</answer>",
+                "<answer>The background is plain.</answer>",
+            ]
+        text = observation.messages[-1]["content"][-1]["text"]
+        match = prompts.PLAYER_LINE_RE.search(text)
+        num_players = int(match.group(2)) if match else observation.player
+        votes = [f"<think>Player {p}'s clues fit least.</think><answer>{p}</answer>" for p in range(1, num_players + 1)]
+        return [*votes, "<think>I cannot tell.</think><answer>N/A</answer>", f"<answer>Player {observation.player}</answer>"]
+
+
+def _draw_two(images: ImageDraw) -> tuple[ImageItem, ImageItem]:
+    """Picture A for the common players, then the next picture with another id for the odd one."""
+    common = _image(images)
+    for _ in range(MAX_DRAWS):
+        odd = _image(images)
+        if odd.id != common.id:
+            return common, odd
+    raise ValueError(
+        f"The image stream gave picture {common.id!r} {MAX_DRAWS + 1} times in a row; Odd One Out needs "
+        "two different pictures per game. Use an image source with more than one picture."
+    )
+
+
+def _image(images: ImageDraw) -> ImageItem:
+    item = images()
+    if not isinstance(item, ImageItem):
+        raise TypeError(f"images() must return a vzframe.types.ImageItem, got {type(item).__name__}")
+    return item

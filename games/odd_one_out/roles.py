@@ -1,0 +1,20 @@
+"""The two roles of Odd One Out. Both get the same brief: a player is never told its role,
+which is recorded only for training (role baselines) and logs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from games.odd_one_out import prompts
+
+
+@dataclass(frozen=True)
+class OddRole:
+    """A part a player plays; ``brief`` goes into the player's system message."""
+
+    name: str
+    brief: str
+
+
+ODD = OddRole("odd", prompts.BRIEF)
+COMMON = OddRole("common", prompts.BRIEF)
