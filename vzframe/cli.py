@@ -1,6 +1,8 @@
 """The ``vzframe`` command: thin wrappers over the runtime.
 
     vzframe run games.spy schedulers.hysteresis [--config FILE.yaml] [key=value ...]
+    vzframe resume OUTPUT_DIR [key=value ...]
+    vzframe export OUTPUT_DIR [--step N] DEST
     vzframe plugins
     vzframe model build-tiny DIR
 """
@@ -8,7 +10,9 @@
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
+from pathlib import Path
 
 from vzframe.config import ConfigError
 
@@ -37,6 +41,40 @@ def cmd_run(args: argparse.Namespace) -> int:
     out = train(config, display=not args.quiet)
     if dist.rank() == 0:
         print(f"Run written to {out}")
+    return 0
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    from vzframe import dist
+    from vzframe.config import RunConfig, deep_merge, load_yaml, parse_overrides, validate
+    from vzframe.runtime import METADATA_KEY, train
+
+    out = Path(args.output_dir).expanduser().resolve()
+    if not (out / "config.yaml").is_file():
+        raise ConfigError(f"{out} holds no run (no config.yaml). Give the output_dir of a `vzframe run`.")
+    data = load_yaml(out / "config.yaml")
+    data.pop(METADATA_KEY, None)
+    data = deep_merge(data, parse_overrides(args.items))
+    data["output_dir"] = str(out)
+    config = validate(RunConfig, data)
+    train(config, display=not args.quiet, resume=True)
+    if dist.rank() == 0:
+        print(f"Run continued in {out}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from vzframe import checkpoint
+
+    out = Path(args.output_dir).expanduser().resolve()
+    ckpt = checkpoint.latest(out, step=args.step)
+    if ckpt is None:
+        raise ConfigError(f"{out} has no complete checkpoint to export (looked in {checkpoint.checkpoint_root(out)}).")
+    dest = Path(args.dest).expanduser().resolve()
+    if dest.exists() and any(dest.iterdir()):
+        raise ConfigError(f"{dest} exists and is not empty; choose a new directory.")
+    shutil.copytree(ckpt.path / "model", dest, dirs_exist_ok=True)
+    print(f"Exported step {ckpt.step} of {out} to {dest} (a Hugging Face model directory).")
     return 0
 
 
@@ -77,6 +115,18 @@ def build_parser(plugins: list[str] | None = None) -> argparse.ArgumentParser:
     run.add_argument("--help-config", action="store_true", help="list every config key with its meaning")
     run.set_defaults(func=cmd_run)
 
+    resume = sub.add_parser("resume", help="continue a run from its newest complete checkpoint")
+    resume.add_argument("output_dir")
+    resume.add_argument("items", nargs="*", help="key=value changes, e.g. steps=200 to extend the run")
+    resume.add_argument("--quiet", action="store_true", help="no progress display")
+    resume.set_defaults(func=cmd_resume)
+
+    export = sub.add_parser("export", help="write a checkpoint's model as a plain Hugging Face directory")
+    export.add_argument("output_dir")
+    export.add_argument("dest")
+    export.add_argument("--step", type=int, help="the checkpoint's step (default: the newest complete one)")
+    export.set_defaults(func=cmd_export)
+
     plugins_cmd = sub.add_parser("plugins", help="list installed plugins, their versions and hooks")
     plugins_cmd.set_defaults(func=cmd_plugins)
 
@@ -102,12 +152,20 @@ def _plugin_commands(subparsers: argparse._SubParsersAction, plugins: list[str] 
 
 
 def main(argv: list[str] | None = None, *, plugins: list[str] | None = None) -> int:
+    from vzframe.checkpoint import CheckpointError
     from vzframe.plugins import PluginError
 
-    args = build_parser(plugins).parse_args(argv)
+    parser = build_parser(plugins)
+    args, extra = parser.parse_known_args(argv)
+    # `run A B --quiet k=v`: argparse stops collecting positionals at the first option.
+    positional = getattr(args, "items", None)
+    if positional is not None and not any(e.startswith("-") for e in extra):
+        positional.extend(extra)
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         return args.func(args)
-    except (ConfigError, PluginError) as exc:
+    except (ConfigError, PluginError, CheckpointError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

@@ -27,6 +27,16 @@ class RolloutConfig(Strict):
     """Nucleus sampling probability mass."""
     max_new_tokens: int = Field(48, ge=1)
     """Longest completion per turn (the reference recipe uses 1024)."""
+    vllm_tensor_parallel_size: int = Field(1, ge=1)
+    """vLLM: GPUs per engine (tensor parallelism inside a node)."""
+    vllm_gpu_memory_utilization: float = Field(0.3, gt=0.0, le=1.0)
+    """vLLM: share of GPU memory for weights and KV cache; the rest is DeepSpeed's."""
+    vllm_sleep: bool = False
+    """vLLM: release GPU memory while DeepSpeed trains, take it back for rollout (GPU only)."""
+    vllm_max_model_len: int = Field(4096, ge=64)
+    """vLLM: longest prompt + completion in tokens."""
+    vllm_max_images: int = Field(1, ge=1)
+    """vLLM: most images in one prompt (the spy game shows one)."""
 
 
 class TrainConfig(Strict):
@@ -77,6 +87,10 @@ class RunConfig(Strict):
     """Config of the game, validated by the game's own Config."""
     scheduler: dict[str, Any] = {}
     """Config of the phase scheduler, validated by the scheduler's own Config."""
+    checkpoint_every: int = Field(10, ge=0)
+    """Save a checkpoint every this many steps and at the end (0: never)."""
+    keep_last: int = Field(2, ge=1)
+    """Complete checkpoints to keep; older ones are deleted."""
     save_images: bool = True
     """Save every picture players saw under OUTPUT_DIR/images/ (for reports)."""
     rollout: RolloutConfig = RolloutConfig()

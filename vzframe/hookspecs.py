@@ -36,8 +36,8 @@ def register_commands(subparsers) -> None:
 
 
 @hookspec
-def on_run_start(config, output_dir) -> None:
-    """Called once the run's config is resolved and its output directory exists."""
+def on_run_start(config, output_dir, start_step: int) -> None:
+    """Called before the first step; ``start_step`` > 0 when a run resumes from a checkpoint."""
 
 
 @hookspec

@@ -13,6 +13,7 @@ import json
 import os
 import re
 import time
+import warnings
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,10 +24,11 @@ from typing import Any
 import numpy as np
 import yaml
 
-from vzframe import __version__, dist
+from vzframe import __version__, checkpoint, dist
 from vzframe.advantages import RoleBaselines, group_normalize
 from vzframe.config import ConfigError, RunConfig, validate
-from vzframe.plugins import PluginError, build_registry, check_rewards, make_plugin_manager
+from vzframe.display import RunDisplay
+from vzframe.plugins import PluginError, build_registry, call_each, call_plugin, check_metrics, check_rewards, make_plugin_manager
 from vzframe.types import Episode, ImageItem, Observation, Sample
 
 METADATA_KEY = "vzframe"
@@ -99,12 +101,13 @@ def _only_one(table: dict[str, Any], kind: str, example: str, registry) -> tuple
 # --------------------------------------------------------------------------------------
 # The training loop
 # --------------------------------------------------------------------------------------
-def train(config: RunConfig, *, display: bool = True) -> Path:
-    """Run ``config.steps`` steps; returns the output directory."""
+def train(config: RunConfig, *, display: bool = True, resume: bool = False) -> Path:
+    """Run ``config.steps`` steps, or with ``resume`` continue the run in ``output_dir`` from
+    its newest complete checkpoint. Returns the output directory."""
     dist.setup_environment()
     setup = resolve(config)
     config = setup.config
-    out = prepare_output_dir(setup)
+    out = prepare_output_dir(setup, resume=resume)
 
     # Model, processor, trainer and rollout engine (heavy imports happen only here).
     import torch
@@ -117,14 +120,17 @@ def train(config: RunConfig, *, display: bool = True) -> Path:
     model_path = config.model or str(ensure_default_model())
     processor = _load_processor(AutoProcessor, model_path)
     trainer = Trainer(model_path, processor, config.train, total_steps=config.steps, temperature=config.rollout.temperature)
-    engine = make_engine(config.rollout.engine, trainer.model, processor, config.rollout, seed=config.seed)
+    engine = make_engine(config.rollout.engine, trainer.model, processor, config.rollout, seed=config.seed, model_path=model_path)
     baselines = RoleBaselines(config.train.baseline_alpha)
     images = ImageCursor(setup.image_source, rank=dist.rank(), world=dist.world_size())
-    setup.pm.hook.on_run_start(config=config, output_dir=out)
+    start = restore(out, trainer, setup.scheduler, baselines, images) if resume else 0
+    if config.checkpoint_every:
+        checkpoint.check_disk_space(out, trainer.checkpoint_bytes())
+    setup.pm.hook.on_run_start(config=config, output_dir=out, start_step=start)
 
-    progress = RunDisplay(config.steps, enabled=display and dist.rank() == 0)
+    progress = RunDisplay(config.steps, start=start, enabled=display and dist.rank() == 0)
     with progress:
-        for step in range(config.steps):
+        for step in range(start, config.steps):
             t_step = time.perf_counter()
             phase = setup.scheduler.phase
             torch.manual_seed(_derive_seed(config.seed, step, dist.rank(), -1))
@@ -154,9 +160,13 @@ def train(config: RunConfig, *, display: bool = True) -> Path:
                 for obs, ids in [generated[(e, turn.index)]]
             ]
             t0 = time.perf_counter()
+            engine.sleep()
             train_stats = trainer.step(samples)
             t_train = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            engine.wake_up()
             engine.sync_weights(trainer.model)
+            t_sync = time.perf_counter() - t0
 
             # 5. Metrics (averaged over ranks), the scheduler's decision, hooks, files.
             metrics = step_metrics(setup, episodes, role_means, baselines)
@@ -173,6 +183,7 @@ def train(config: RunConfig, *, display: bool = True) -> Path:
                 "time_rollout": t_rollout,
                 "time_generate": t_generate,
                 "time_train": t_train,
+                "time_sync": t_sync,
                 "time_step": time.perf_counter() - t_step,
             }
             if new_phase != phase:
@@ -182,19 +193,28 @@ def train(config: RunConfig, *, display: bool = True) -> Path:
             write_step(out, step, phase, metrics, episodes)
             setup.pm.hook.on_step_end(step=step, metrics=metrics)
             progress.update(metrics)
+
+            # 6. Checkpoint every `checkpoint_every` steps and at the end.
+            done = step + 1
+            if config.checkpoint_every and (done % config.checkpoint_every == 0 or done == config.steps):
+                state = {"scheduler": setup.scheduler.state_dict(), "baselines": baselines.state_dict(), "images": images.position}
+                checkpoint.save(out, done, trainer, state, processor, keep_last=config.keep_last)
     return out
 
 
 # --------------------------------------------------------------------------------------
 # Helpers, in the order the loop uses them
 # --------------------------------------------------------------------------------------
-def prepare_output_dir(setup: Setup) -> Path:
+def prepare_output_dir(setup: Setup, *, resume: bool = False) -> Path:
     """Create the output directory and write config.yaml; refuse to overwrite a run."""
     config = setup.config
     out = config.output_dir or Path("runs") / f"{setup.game_name}-{setup.scheduler_name}-{datetime.now():%Y%m%d-%H%M%S}"
     out = Path(out).expanduser().resolve()
-    if (out / "metrics.jsonl").exists():
-        raise ConfigError(f"{out} already holds a run (metrics.jsonl). Choose another output_dir=... .")
+    if (out / "metrics.jsonl").exists() and not resume:
+        raise ConfigError(
+            f"{out} already holds a run (metrics.jsonl). Continue it with `vzframe resume {out}`, "
+            "or choose another output_dir=... ."
+        )
     try:
         out.mkdir(parents=True, exist_ok=True)
         probe = out / ".write-test"
@@ -212,6 +232,27 @@ def prepare_output_dir(setup: Setup) -> Path:
             + yaml.safe_dump(body, sort_keys=False)
         )
     return out
+
+
+def restore(out: Path, trainer: Any, scheduler: Any, baselines: RoleBaselines, images: ImageCursor) -> int:
+    """Load the newest complete checkpoint into the live objects; drop log lines written
+    after it. Returns the step to continue from (0 when there is no checkpoint yet)."""
+    ckpt = checkpoint.latest(out)
+    start = ckpt.step if ckpt else 0
+    if ckpt:
+        trainer.load(ckpt.path)
+        scheduler.load_state_dict(ckpt.state["scheduler"])
+        baselines.load_state_dict(ckpt.state["baselines"])
+        images.position = ckpt.state["images"]
+        checkpoint.restore_rng(ckpt.path)
+    elif dist.rank() == 0:
+        warnings.warn(f"No complete checkpoint in {out / 'checkpoints'}; starting again from step 0.", stacklevel=2)
+    dist.barrier()
+    if dist.rank() == 0:
+        for path in [out / "metrics.jsonl", *out.glob("episodes*.jsonl")]:
+            checkpoint.truncate_jsonl(path, start)
+    dist.barrier()
+    return start
 
 
 def _load_processor(auto_processor: Any, model_path: str) -> Any:
@@ -248,16 +289,22 @@ def play(games: Sequence[Any], engine: Any) -> tuple[list[Episode], dict, int, f
     generated tokens and the seconds spent inside the engine."""
     generated: dict[tuple[int, int], tuple[Observation, tuple[int, ...]]] = {}
     tokens, generate_seconds = 0, 0.0
-    while moves := [(g, player) for g, game in enumerate(games) for player in game.to_act()]:
-        observations = [games[g].observe(player) for g, player in moves]
+
+    def call(g: int, what: str, fn: Any, *args: Any) -> Any:
+        """Game code is plugin code: an error names the game, its class and the method."""
+        game = games[g]
+        return call_plugin(f"Game {getattr(game, 'name', '?')!r} ({type(game).__module__}.{type(game).__qualname__}) in {what}", fn, *args)
+
+    while moves := [(g, player) for g, game in enumerate(games) for player in call(g, "to_act()", game.to_act)]:
+        observations = [call(g, f"observe(player={player})", games[g].observe, player) for g, player in moves]
         t0 = time.perf_counter()
         completions = engine.generate(observations)
         generate_seconds += time.perf_counter() - t0
         for (g, player), obs, gen in zip(moves, observations, completions):
-            turn = games[g].step(player, gen.text)
+            turn = call(g, f"step(player={player})", games[g].step, player, gen.text)
             generated[(g, turn.index)] = (obs, gen.token_ids)
             tokens += len(gen.token_ids)
-    return [game.episode() for game in games], generated, tokens, generate_seconds
+    return [call(g, "episode()", game.episode) for g, game in enumerate(games)], generated, tokens, generate_seconds
 
 
 def image_filename(image_id: str) -> str:
@@ -333,11 +380,11 @@ def estimate_advantages(episodes: list[Episode], phases: dict, baselines: RoleBa
 def step_metrics(setup: Setup, episodes: list[Episode], role_means: dict[str, float], baselines: RoleBaselines) -> dict[str, float]:
     """Game metrics from ``collect_metrics`` (averaged over ranks), rewards and baselines per role."""
     merged: dict[str, float] = {}
-    for result in setup.pm.hook.collect_metrics(episodes=episodes):
-        merged.update(result or {})
+    for plugin, result in call_each(setup.pm, "collect_metrics", episodes=episodes):
+        merged.update(check_metrics(plugin, result))
     world = dist.world_size()
     metrics = {k: v / world for k, v in dist.all_reduce_sum(merged).items()}
-    for role in sorted({r.name for r in setup.game_cls.roles}):
+    for role in sorted(set(role_means) | set(baselines.values)):  # roles scored against a baseline
         metrics[f"reward_{role}"] = role_means.get(role, 0.0)
         metrics[f"baseline_{role}"] = baselines.get(role)
     return metrics
@@ -353,46 +400,3 @@ def write_step(out: Path, step: int, phase: str, metrics: dict[str, Any], episod
     if rank == 0:
         with open(out / "metrics.jsonl", "a") as f:
             f.write(json.dumps(metrics) + "\n")
-
-
-class RunDisplay:
-    """A live rich progress bar with the step's key figures; plain lines when not a terminal."""
-
-    def __init__(self, steps: int, *, enabled: bool) -> None:
-        from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-        self.enabled = enabled
-        self.console = Console(stderr=True)
-        if not self.console.is_terminal:
-            self.console.width = 200
-        self.progress = Progress(
-            TextColumn("[bold]step"),
-            MofNCompleteColumn(),
-            BarColumn(),
-            TextColumn("{task.fields[stats]}"),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-            console=self.console,
-            disable=not enabled,
-        )
-        self.task = self.progress.add_task("train", total=steps, stats="starting...")
-
-    def __enter__(self) -> RunDisplay:
-        self.progress.__enter__()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.progress.__exit__(*exc)
-
-    def update(self, m: dict[str, Any]) -> None:
-        if not self.enabled:
-            return
-        stats = (
-            f"phase [cyan]{m['phase']}[/] acc {m.get('acc', 0):.2f} (ema {m.get('acc_ema', 0):.2f}) "
-            f"n/a {m.get('na', 0):.2f} (ema {m.get('na_ema', 0):.2f}) caught {m.get('spy_caught', 0):.2f} "
-            f"loss {m['loss']:.4f} kl {m['kl']:.4f} {m['tokens_per_s']:.0f} tok/s"
-        )
-        self.progress.update(self.task, advance=1, stats=stats)
-        if not self.console.is_terminal:
-            self.console.print(f"step {m['step'] + 1}: {stats}", markup=True, highlight=False)

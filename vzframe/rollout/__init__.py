@@ -1,7 +1,7 @@
 """Rollout engines turn a batch of observations into completions in one call.
 
-An engine has ``generate(observations) -> list[Generation]`` and ``sync_weights(model)``
-(called after every optimizer step). ``encode`` is shared with the trainer so both see
+An engine has ``generate(observations) -> list[Generation]``, ``sync_weights(model)``
+(called after every optimizer step) and ``sleep``/``wake_up`` around training. ``encode`` is shared with the trainer so both see
 exactly the same prompt tokens.
 """
 
@@ -27,7 +27,13 @@ class Generation:
 class RolloutEngine(Protocol):
     def generate(self, observations: Sequence[Observation]) -> list[Generation]: ...
 
-    def sync_weights(self, model: Any) -> None: ...
+    def sync_weights(self, model: Any) -> None:
+        """Take the trainer's new weights (after every optimizer step)."""
+
+    def sleep(self) -> None:
+        """Release accelerator memory while the trainer runs (a no-op where nothing is held)."""
+
+    def wake_up(self) -> None: ...
 
 
 def encode(processor: Any, observations: Sequence[Observation]) -> dict[str, Any]:
@@ -42,7 +48,7 @@ def encode(processor: Any, observations: Sequence[Observation]) -> dict[str, Any
     return processor(text=texts, images=images or None, padding=True, return_tensors="pt")
 
 
-def make_engine(name: str, model: Any, processor: Any, config: Any, *, seed: int) -> RolloutEngine:
+def make_engine(name: str, model: Any, processor: Any, config: Any, *, seed: int, model_path: str) -> RolloutEngine:
     """The engine named by ``rollout.engine``; vLLM is imported only when chosen."""
     if name == "hf":
         from vzframe.rollout.hf import HFEngine
@@ -56,5 +62,5 @@ def make_engine(name: str, model: Any, processor: Any, config: Any, *, seed: int
                 f"rollout.engine=vllm needs vLLM ({exc}). Install it with `pip install -e \".[vllm]\"` "
                 "on a GPU machine, or use rollout.engine=hf."
             ) from exc
-        return VLLMEngine(model, processor, config, seed=seed)
+        return VLLMEngine(model, processor, config, seed=seed, model_path=model_path)
     raise ValueError(f"Unknown rollout engine {name!r}; choose hf or vllm.")

@@ -25,7 +25,13 @@ class HFEngine:
         self.suppress = vision_token_ids(model.config)
 
     def sync_weights(self, model: Any) -> None:
-        self.model = model
+        self.model = model  # the trainer's own module: nothing to copy
+
+    def sleep(self) -> None:
+        pass  # shares the trainer's memory
+
+    def wake_up(self) -> None:
+        pass
 
     @torch.no_grad()
     def generate(self, observations: Sequence[Observation]) -> list[Generation]:

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import functools
 import math
-
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -187,6 +187,33 @@ class Trainer:
             "lr": self.lr,
             "samples": int(total),
         }
+
+    def save(self, path: Path) -> None:
+        """DeepSpeed state (weights, optimizer, LR schedule) under ``path/deepspeed`` from every
+        rank, and the policy as a Hugging Face model under ``path/model`` from rank 0."""
+        self.engine.save_checkpoint(str(path / "deepspeed"), tag="state", save_latest=False)
+        model = self.engine.module
+        if self.cfg.zero_stage == 3:
+            import deepspeed
+
+            with deepspeed.zero.GatheredParameters(list(model.parameters()), modifier_rank=None):
+                if dist.rank() == 0:
+                    model.save_pretrained(path / "model", state_dict={k: v.clone() for k, v in model.state_dict().items()})
+        elif dist.rank() == 0:
+            model.save_pretrained(path / "model")
+
+    def load(self, path: Path) -> None:
+        """Restore what ``save`` wrote: weights, optimizer and LR schedule."""
+        load_path, _ = self.engine.load_checkpoint(
+            str(path / "deepspeed"), tag="state", load_optimizer_states=True, load_lr_scheduler_states=True
+        )
+        if load_path is None:
+            raise RuntimeError(f"DeepSpeed found no checkpoint under {path / 'deepspeed'}.")
+
+    def checkpoint_bytes(self) -> int:
+        """A generous estimate of one checkpoint's size: fp32 weights, Adam's two moments,
+        and the Hugging Face copy."""
+        return 4 * 4 * sum(getattr(p, "ds_numel", p.numel()) for p in self.engine.module.parameters())
 
     @property
     def lr(self) -> float:

@@ -1,0 +1,171 @@
+"""Checkpoints, exact resume after SIGKILL, export, logger plugins, bad disks."""
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from vzframe import checkpoint
+from vzframe.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+# A run whose weights really move (the length reward gives the random model a signal) and
+# whose phases alternate every 3 steps, so a checkpoint (every 2) falls inside a phase and the
+# resumed half depends on the restored scheduler, baselines and optimizer.
+RUN = [
+    "tests.fixtures.length_reward", "schedulers.alternate", "scheduler.every=3", "steps=6", "games_per_step=2",
+    "checkpoint_every=2", "keep_last=2", "rollout.max_new_tokens=16", "train.lr=1e-3",
+]  # fmt: skip
+TIMING = ("time_", "tokens_per_s")
+
+
+def vzframe(*args, **kwargs):
+    cmd = [sys.executable, "-m", "vzframe", *args, "--quiet"]
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600, **kwargs)
+
+
+def read_jsonl(path):
+    return [json.loads(line) for line in Path(path).read_text().splitlines()]
+
+
+def comparable(rows):
+    return [{k: v for k, v in r.items() if not k.startswith(TIMING)} for r in rows]
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory, tiny_model_dir):
+    out = tmp_path_factory.mktemp("ref") / "run"
+    result = vzframe("run", *RUN, f"output_dir={out}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    return out
+
+
+def test_checkpoint_layout_and_keep_last(reference):
+    root = reference / "checkpoints"
+    assert sorted(p.name for p in root.iterdir()) == ["step-4", "step-6"]  # step-2 pruned
+    ckpt = root / "step-6"
+    for part in ("COMPLETE", "state.json", "rng-rank0.pt", "model/config.json", "model/model.safetensors",
+                 "model/processor_config.json", "deepspeed/state"):  # fmt: skip
+        assert (ckpt / part).exists(), part
+    state = json.loads((ckpt / "state.json").read_text())
+    assert state["step"] == 6 and state["images"] == 6 * 2
+    assert set(state["baselines"]["values"]) == {"spy", "citizen"}
+    assert state["scheduler"]["phase"] in ("clue", "decision")
+
+
+def test_resume_after_sigkill_matches_uninterrupted_run(reference, tmp_path):
+    out = tmp_path / "run"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "vzframe", "run", *RUN, f"output_dir={out}", "--quiet"],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.time() + 300
+    while not (out / "checkpoints" / "step-2" / "COMPLETE").exists():
+        assert proc.poll() is None and time.time() < deadline, "run ended before its first checkpoint"
+        time.sleep(0.05)
+    time.sleep(random.uniform(0.0, 2.5))  # a random moment after the first checkpoint
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    killed_at = len(read_jsonl(out / "metrics.jsonl")) if (out / "metrics.jsonl").exists() else 0
+
+    result = vzframe("resume", str(out))
+    assert result.returncode == 0, result.stderr[-3000:]
+    expected, got = read_jsonl(reference / "metrics.jsonl"), read_jsonl(out / "metrics.jsonl")
+    assert [r["step"] for r in got] == list(range(6)), f"killed after {killed_at} steps"
+    assert comparable(got) == comparable(expected)
+    assert read_jsonl(out / "episodes.jsonl") == read_jsonl(reference / "episodes.jsonl")
+    assert max(r["kl"] for r in got) > 1e-3  # the weights really moved
+
+
+def test_resume_can_extend_a_run_and_logs_start_step(reference, tmp_path):
+    import shutil
+
+    out = tmp_path / "run"
+    shutil.copytree(reference, out)
+    record = tmp_path / "hooks.jsonl"
+    result = vzframe("resume", str(out), "steps=8", "plugins=[tests.fixtures.length_reward,schedulers.alternate,tests.fixtures.recorder]",
+                     env={**os.environ, "VZ_RECORD": str(record)})  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = read_jsonl(out / "metrics.jsonl")
+    assert [r["step"] for r in rows] == list(range(8))
+    assert comparable(rows[:6]) == comparable(read_jsonl(reference / "metrics.jsonl"))
+    starts = [e for e in read_jsonl(record) if e["event"] == "on_run_start"]
+    assert [e["steps"] for e in starts] == [8]
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["step-6", "step-8"]
+
+
+def test_corrupt_newest_checkpoint_falls_back_to_previous(reference, tmp_path):
+    import shutil
+
+    out = tmp_path / "run"
+    shutil.copytree(reference, out)
+    (out / "checkpoints" / "step-6" / "state.json").write_text("{not json")
+    (out / "checkpoints" / ".tmp-step-8").mkdir()  # an interrupted save: ignored
+    with pytest.warns(UserWarning, match=r"step-6 is corrupt .* using the one before it"):
+        ckpt = checkpoint.latest(out)
+    assert ckpt.step == 4
+    with pytest.raises(checkpoint.CheckpointError, match="step-6 is corrupt"):
+        checkpoint.latest(out, step=6)
+
+
+def test_export_writes_a_loadable_hf_model(reference, tmp_path, capsys):
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    dest = tmp_path / "exported"
+    assert main(["export", str(reference), "--step", "4", str(dest)]) == 0
+    model = AutoModelForImageTextToText.from_pretrained(dest)
+    AutoProcessor.from_pretrained(dest)
+    ds = torch.load(reference / "checkpoints/step-4/deepspeed/state/mp_rank_00_model_states.pt", weights_only=False)
+    name, tensor = next(iter(ds["module"].items()))
+    assert torch.equal(model.state_dict()[name], tensor)  # the exported weights are the trained ones
+    assert main(["export", str(reference), str(dest)]) == 2  # refuses a non-empty destination
+    assert "not empty" in capsys.readouterr().err
+
+
+def test_export_without_checkpoint_is_a_clear_error(tmp_path, capsys):
+    assert main(["export", str(tmp_path), str(tmp_path / "d")]) == 2
+    assert "no complete checkpoint" in capsys.readouterr().err
+
+
+def test_truncate_jsonl_drops_later_steps_and_a_torn_line(tmp_path):
+    path = tmp_path / "m.jsonl"
+    path.write_text('{"step": 0}\n{"step": 1}\n{"step": 2}\n{"step": 3, "lo')
+    checkpoint.truncate_jsonl(path, 2)
+    assert read_jsonl(path) == [{"step": 0}, {"step": 1}]
+
+
+def test_unwritable_output_dir_fails_early(tmp_path, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    assert main(["run", "games.spy", "schedulers.hysteresis", f"output_dir={blocker / 'run'}"]) == 2
+    assert "Cannot write to output_dir" in capsys.readouterr().err
+
+
+def test_full_disk_is_reported_before_training(tmp_path):
+    import shutil
+
+    free = shutil.disk_usage(tmp_path).free
+    with pytest.raises(checkpoint.CheckpointError, match="GiB free .* needs about"):
+        checkpoint.check_disk_space(tmp_path, free * 2)
+    checkpoint.check_disk_space(tmp_path, 1)
+
+
+def test_tensorboard_logger_writes_events(tmp_path, tiny_model_dir):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    out = tmp_path / "run"
+    result = vzframe("run", "games.spy", "schedulers.hysteresis", "plugins.tensorboard", "steps=2",
+                     "games_per_step=1", "rollout.max_new_tokens=8", "checkpoint_every=0", f"output_dir={out}")  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    events = EventAccumulator(str(out / "tensorboard"))
+    events.Reload()
+    assert {"acc", "na_ema", "loss", "kl", "reward_spy"} <= set(events.Tags()["scalars"])
+    assert [e.step for e in events.Scalars("loss")] == [0, 1]
+    assert not (out / "checkpoints").exists()  # checkpoint_every=0 saves nothing
