@@ -1,0 +1,99 @@
+"""``vzframe compare RUN_DIR...``: several runs on one page, e.g. one seed under each
+scheduler. Their curves overlaid (accuracy, N/A, rewards per role, loss, KL), their phase
+timelines stacked, and a table of final figures. Optionally a PNG, through headless Chromium.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from plugins.report.charts import figures_table, run_segments, series, y_range_for
+from plugins.report.page import esc, page, warnings_box
+from plugins.report.report import write_html
+from plugins.report.runs import Run, label_runs, load_run
+from plugins.report.svg import LINE_COLORS, line_chart, phase_colors, timeline
+from vzframe.config import ConfigError
+
+BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+
+
+def build_compare(runs: list[Run], *, last_n: int = 10) -> str:
+    """The comparison page of ``runs`` (already labelled) as HTML text."""
+    colors = phase_colors(p for run in runs for p in run.phases)
+    lo = min(run.steps[0] for run in runs)
+    hi = max(run.steps[-1] for run in runs)
+    run_color = {id(run): LINE_COLORS[i % len(LINE_COLORS)] for i, run in enumerate(runs)}
+
+    def overlay(title: str, key: str, *, with_ema: bool = False) -> str:
+        lines = []
+        for run in runs:
+            if run.has(key):
+                lines.append(series(run, key, name=run.label, color=run_color[id(run)]))
+            if with_ema and run.has(f"{key}_ema"):
+                lines.append(series(run, f"{key}_ema", name=f"{run.label} EMA", color=run_color[id(run)], dashed=True))
+        if not lines:
+            return ""
+        return line_chart(title, lines, x_range=(lo, hi), y_range=y_range_for([key]))
+
+    roles = sorted({k for run in runs for k in run.keys("reward_")})
+    charts = [
+        overlay("Vote accuracy (dashed: EMA)", "acc", with_ema=True),
+        overlay("N/A rate (dashed: EMA)", "na", with_ema=True),
+        overlay("Spy caught", "spy_caught"),
+        *(overlay(f"Reward: {key.removeprefix('reward_')}", key) for key in roles),
+        overlay("Loss", "loss"),
+        overlay("KL to the reference model", "kl"),
+    ]
+    charts_html = "".join(f'<div class="card">{c}</div>' for c in charts if c)
+    stacked = timeline([(run.label, run_segments(run)) for run in runs], colors=colors, x_range=(lo, hi))
+    warnings = [f"{run.label}: {w}" for run in runs for w in run.warnings]
+    listing = "".join(f"<li><b>{esc(run.label)}</b>: {esc(run.path)}</li>" for run in runs)
+    body = (
+        warnings_box(warnings)
+        + f"<h2>Final figures</h2>{figures_table(runs, last_n)}"
+        + f'<p class="note">last: the value at each run\'s last step; mean last {last_n}: the mean over its last {last_n} steps.</p>'
+        + f'<h2>Phases</h2><div class="card">{stacked}</div>'
+        + f'<h2>Curves</h2><div class="grid">{charts_html}</div>'
+        + f'<h2>Runs</h2><ul class="note">{listing}</ul>'
+    )
+    header = f'<div class="meta">{len(runs)} runs · {esc(", ".join(run.label for run in runs))}</div>'
+    return page("vzframe compare", body, header=header)
+
+
+def screenshot(html_path: Path, png_path: Path, *, width: int = 1400, height: int = 2000) -> None:
+    """Render ``html_path`` to ``png_path`` with headless Chromium, if one is installed."""
+    browser = next((b for b in map(shutil.which, BROWSERS) if b), None)
+    if browser is None:
+        raise ConfigError("--png needs Chromium, and none was found (tried " + ", ".join(BROWSERS) + "). On Debian: apt-get install chromium.")
+    with tempfile.TemporaryDirectory() as profile:
+        command = [
+            browser, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--hide-scrollbars", f"--user-data-dir={profile}",
+            f"--screenshot={png_path.resolve()}", f"--window-size={width},{height}", html_path.resolve().as_uri(),
+        ]  # fmt: skip
+        try:
+            subprocess.run(command, capture_output=True, timeout=120, check=True)
+        except (subprocess.SubprocessError, OSError) as exc:
+            raise ConfigError(f"Chromium could not render {html_path} to PNG: {exc}") from None
+    if not png_path.exists():
+        raise ConfigError(f"Chromium ran but wrote no {png_path}.")
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    if args.last < 1:
+        raise ConfigError(f"--last must be >= 1; got {args.last}")
+    runs = [load_run(d) for d in args.run_dirs]
+    label_runs(runs)
+    html = build_compare(runs, last_n=args.last)
+    out = Path(args.out)
+    write_html(out, html)
+    print(f"Comparison of {len(runs)} runs written to {out} ({len(html.encode('utf-8')) / 1024:.0f} KiB)")
+    if args.png:
+        screenshot(out, Path(args.png))
+        print(f"PNG written to {args.png}")
+    return 0
+

@@ -1,0 +1,225 @@
+"""``vzframe report`` and ``vzframe compare`` (plugin ``plugins.report``), on run
+directories written by hand: no model, no Chromium."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+from PIL import Image
+
+from plugins.report.page import esc
+from plugins.report.runs import label_runs, load_run
+from plugins.report.svg import Segment, Series, line_chart, nice_ticks, segments
+from plugins.report.transcripts import parse_steps
+from vzframe.cli import build_parser, main
+from vzframe.config import ConfigError
+from vzframe.runtime import image_filename
+
+PLUGINS = ["plugins.report"]
+EVIL = "<script>alert(1)</script>"
+STEPS = 12
+
+
+def phase_of(step: int) -> str:
+    return "decision" if step < 4 or step >= 8 else "clue"
+
+
+def make_run(path: Path, *, scheduler: str = "hysteresis", final_acc: float = 0.75, steps: int = STEPS) -> Path:
+    """A small run directory as `vzframe run` writes it: two games a step, phases switching
+    at steps 4 and 8, one hostile completion, two pictures on disk."""
+    path.mkdir(parents=True)
+    config = {"vzframe": {"version": "0.1.0", "game": "spy", "scheduler": scheduler}, "seed": 0, "steps": steps, "games_per_step": 2}
+    (path / "config.yaml").write_text("# vzframe: test\n" + yaml.safe_dump(config))
+    (path / "images").mkdir()
+    picture, blank = 'shapes:0:"1"<b>', "blank:#ffffff:56x56"
+    Image.new("RGB", (56, 56), "red").save(path / "images" / image_filename(picture))
+    Image.new("RGB", (56, 56), "white").save(path / "images" / image_filename(blank))
+    with open(path / "metrics.jsonl", "w") as metrics, open(path / "episodes.jsonl", "w") as episodes:
+        for step in range(steps):
+            acc = final_acc if step == steps - 1 else 0.5 + 0.4 * math.sin(step)
+            row = {"step": step, "phase": phase_of(step), "acc": acc, "acc_ema": 0.5, "na": 0.1, "na_ema": 0.1,
+                   "spy_caught": 0.5, "reward_spy": -0.1 * step, "reward_citizen": 0.05 * step, "baseline_spy": -0.05,
+                   "baseline_citizen": 0.02, "loss": 1.0 / (step + 1), "kl": 0.001 * step, "reward_<svg onload=x()>": 1.0}  # fmt: skip
+            metrics.write(json.dumps(row) + "\n")
+            for game in range(2):
+                turns = [
+                    {"index": 0, "player": 1, "role": "citizen", "stage": "clue", "prompt": "[system] Rules <b>.\n[user] <image>Describe <img src=x>",
+                     "images": [picture], "completion": EVIL if step == 0 else "a red square\x03", "action": {"kind": "clue", "value": "red", "reason": ""},
+                     "reward": 0.1, "advantage": 0.2},
+                    {"index": 1, "player": 2, "role": "spy", "stage": "clue", "prompt": "[user] <image>Describe", "images": [blank],
+                     "completion": "white?", "action": {"kind": "invalid", "value": None, "reason": "no <answer> tag"}, "reward": -0.1, "advantage": None},
+                    {"index": 2, "player": 1, "role": "citizen", "stage": "decision", "prompt": "[user] vote", "images": [picture],
+                     "completion": "<answer>2</answer>", "action": {"kind": "vote", "value": 2, "reason": ""}, "reward": 1.0, "advantage": 0.0},
+                ]  # fmt: skip
+                episode = {"step": step, "phase": phase_of(step), "rank": 0, "game": "spy", "seed": 100 * step + game,
+                           "roles": ["citizen", "spy"], "turns": turns, "info": {"spy": 2, "image": picture}}  # fmt: skip
+                episodes.write(json.dumps(episode) + "\n")
+    return path
+
+
+def report(run: Path, *args: str) -> str:
+    assert main(["report", str(run), *args], plugins=PLUGINS) == 0
+    out = Path(args[args.index("--out") + 1]) if "--out" in args else run / "report.html"
+    return out.read_text(encoding="utf-8")
+
+
+def test_register_commands_adds_report_and_compare():
+    parser = build_parser(PLUGINS)
+    assert "report" in parser.format_help() and "compare" in parser.format_help()
+    args = parser.parse_args(["compare", "a", "b", "--out", "x.html"])
+    assert args.run_dirs == ["a", "b"] and args.out == "x.html" and callable(args.func)
+
+
+def test_report_has_a_chart_per_metric_group_and_the_phase_switches(tmp_path):
+    html = report(make_run(tmp_path / "run"))
+    for title in ("Vote accuracy", "N/A rate", "Reward per role", "Baseline per role", "Loss", "KL to the reference model", "Phase timeline"):
+        assert re.search(rf"<svg [^>]*aria-label=\"{re.escape(title)}", html) or f">{title}</text>" in html, title
+    assert html.count("<svg ") == 8  # seven charts and the timeline
+    assert "reward_citizen" in html and "baseline_spy" in html
+    assert "step 4: decision → clue" in html and "step 8: clue → decision" in html
+    assert "2 switches" in html
+
+
+def test_report_escapes_model_output_and_every_run_string(tmp_path):
+    html = report(make_run(tmp_path / "run"), "--steps", "0,1")
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "<script>alert" not in html
+    assert "<img src=x" not in html and "&lt;img src=x&gt;" in html
+    assert "<svg onload" not in html and "reward_&lt;svg onload=x()&gt;" in html
+    assert 'shapes:0:&quot;1&quot;&lt;b&gt;' in html and "no &lt;answer&gt; tag" in html
+    assert "\x03" not in html and "\u2403" in html  # control characters made visible
+    assert html.count("<script>") == 1  # the page's own static script, admitted by its hash
+    assert "script-src 'sha256-" in html and "default-src 'none'" in html
+
+
+def test_report_embeds_each_picture_once_as_a_data_uri(tmp_path):
+    html = report(make_run(tmp_path / "run"))
+    assert html.count("data:image/") == 2  # two distinct pictures, however often they were seen
+    assert 'class="thumb im0' in html and 'class="thumb im1' in html
+    assert not re.search(r"""(src|href)=["']?https?:""", html)  # nothing fetched from the network
+
+
+def test_report_max_games_and_steps_choose_the_transcripts(tmp_path):
+    run = make_run(tmp_path / "run")
+    html = report(run, "--max-games", "4", "--out", str(tmp_path / "r.html"))
+    assert html.count('<div class="game">') == 4
+    assert 'id="step-0"' in html and f'id="step-{STEPS - 1}"' in html  # first and last step
+    html = report(run, "--steps", "3,5-6", "--out", str(tmp_path / "r.html"))
+    assert re.findall(r'id="step-(\d+)"', html) == ["3", "5", "6"]
+    html = report(run, "--max-games", "0", "--out", str(tmp_path / "r.html"))
+    assert '<div class="game">' not in html and "No transcripts embedded" in html
+
+
+def test_report_bad_steps_spec_is_a_clear_error(tmp_path, capsys):
+    assert main(["report", str(make_run(tmp_path / "run")), "--steps", "1,x"], plugins=PLUGINS) == 2
+    assert "--steps '1,x'" in capsys.readouterr().err
+
+
+def test_report_missing_directory_fails_with_exit_code_2(tmp_path, capsys):
+    assert main(["report", str(tmp_path / "nope")], plugins=PLUGINS) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "does not exist" in err
+
+
+def test_report_directory_without_metrics_fails_with_exit_code_2(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    assert main(["report", str(tmp_path / "empty")], plugins=PLUGINS) == 2
+    assert "has no metrics.jsonl" in capsys.readouterr().err
+
+
+def test_report_skips_a_truncated_last_line_with_a_warning(tmp_path, capsys):
+    run = make_run(tmp_path / "run")
+    with open(run / "metrics.jsonl", "a") as f:
+        f.write('{"step": 12, "phase": "clu')
+    with open(run / "episodes.jsonl", "a") as f:
+        f.write('{"step": 11, "phase": "decision", "turns": [{"index"')
+    html = report(run, "--steps", "11")
+    err = capsys.readouterr().err
+    assert err.count("warning:") == 2 and "truncated last line" in err
+    assert "12 steps (last 11)" in html and "truncated last line" in html
+    assert html.count('<div class="game">') == 2  # the complete games of step 11
+
+
+def test_compare_two_runs_overlays_curves_and_tabulates_final_figures(tmp_path):
+    a = make_run(tmp_path / "run-a", scheduler="hysteresis", final_acc=0.75)
+    b = make_run(tmp_path / "run-b", scheduler="clue_only", final_acc=0.25, steps=8)
+    out = tmp_path / "cmp.html"
+    assert main(["compare", str(a), str(b), "--out", str(out)], plugins=PLUGINS) == 0
+    html = out.read_text()
+    table = html[html.index('<table class="figures">') : html.index("</table>")]
+    rows = {r.split("</td>")[0].removeprefix("<td>"): r for r in table.split("<tr>")[3:]}
+    assert set(rows) == {"run-a (hysteresis)", "run-b (clue_only)"}
+    assert "<td>0.75</td>" in rows["run-a (hysteresis)"] and "<td>12</td>" in rows["run-a (hysteresis)"]
+    assert "<td>0.25</td>" in rows["run-b (clue_only)"] and "<td>8</td>" in rows["run-b (clue_only)"]
+    assert "Reward: citizen" in html and "Reward: spy" in html
+    stacked = html[html.index('aria-label="phase timeline"') :].split("</svg>")[0]
+    assert "run-a (hysteresis)" in stacked and "run-b (clue_only)" in stacked
+
+
+def test_compare_missing_directory_fails_with_exit_code_2(tmp_path, capsys):
+    a = make_run(tmp_path / "a")
+    assert main(["compare", str(a), str(tmp_path / "gone"), "--out", str(tmp_path / "c.html")], plugins=PLUGINS) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_runs_with_the_same_name_get_distinct_labels(tmp_path):
+    runs = [load_run(make_run(tmp_path / p / "run", steps=2)) for p in ("x", "y")] + [load_run(tmp_path / "x" / "run")]
+    label_runs(runs)
+    assert [r.label for r in runs] == ["x/run (hysteresis)", "y/run (hysteresis)", "x/run (hysteresis) #2"]
+
+
+def test_report_shows_each_system_message_once_per_game(tmp_path):
+    html = report(make_run(tmp_path / "run"), "--steps", "2")
+    assert html.count("Rules &lt;b&gt;.") == 2  # two games, one system message each
+    assert "system message 1 (to P1)" in html and "[system] (system message 1, shown above the turns)" in html
+
+
+def test_split_system_doctest():
+    import doctest
+
+    from plugins.report import transcripts
+
+    assert doctest.testmod(transcripts).failed == 0
+
+
+def test_esc_makes_control_characters_visible_and_drops_lone_surrogates():
+    assert esc('<a href="x">\x00\ud800') == "&lt;a href=&quot;x&quot;&gt;\u2400\ufffd"
+
+
+def test_parse_steps():
+    assert parse_steps("0, 3-5,3") == [0, 3, 4, 5]
+    assert parse_steps("all") is None
+    with pytest.raises(ConfigError, match="not a step or a range"):
+        parse_steps("a-b")
+
+
+def test_svg_helpers_segments_ticks_gaps_and_downsampling():
+    assert segments([0, 1, 2, 3, 5], ["d", "d", "c", "c", "c"]) == [Segment("d", 0, 1), Segment("c", 2, 3), Segment("c", 5, 5)]
+    assert nice_ticks(0, 1, 5) == [0, 0.2, 0.4, 0.6, 0.8, 1.0]
+    assert nice_ticks(0, 29, 8, integer=True) == [0, 5, 10, 15, 20, 25]
+    gap = line_chart("t", [Series("s", [0, 1, 2, 3], [1.0, None, 2.0, 3.0], "#000")])
+    assert re.search(r'd="M[\d. ]+M[\d. ]+L[\d. ]+"', gap)  # the gap lifts the pen
+    long = line_chart("t", [Series("s", list(range(5000)), [float(i % 7) for i in range(5000)], "#000")])
+    path = re.search(r'<path d="([^"]*)"', long).group(1)
+    assert path.count("L") == 599 and "<circle" not in long
+
+
+def test_a_long_switch_heavy_run_keeps_the_page_small(tmp_path):
+    """alternate k=1 for 5000 steps: phase bands show each pixel's share of phases instead."""
+    run = tmp_path / "long"
+    run.mkdir()
+    rows = ({"step": s, "phase": ("clue", "decision")[s % 2], "acc": (s % 10) / 10, "loss": 1.0, "kl": 0.0} for s in range(5000))
+    (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    html = report(run, "--max-games", "0")
+    assert len(html) < 300_000
+    assert "<title>clue 50%, decision 50%</title>" in html and "no config.yaml" in html
+
+
+def test_a_fixed_rate_range_widens_for_values_outside_it():
+    svg = line_chart("t", [Series("s", [0, 1], [0.5, 1.5], "#000")], y_range=(0.0, 1.0))
+    assert ">1.5</text>" in svg
