@@ -1,0 +1,117 @@
+"""Rollout efficiency: vzframe's rollout (G spy games played to the end, every tick one
+batched generate) against a raw batched ``generate`` of exactly the same prompts, seeds and
+lengths with the same model, for G = 1, 4, 16, 64; and the speed-up of batching G games over
+playing them one observation at a time (the reference implementation's way).
+
+    python bench/rollout.py [--games 1 4 16 64] [--max-new-tokens 32] [--single-up-to 16]
+
+Each ratio is measured within one run (baseline timed right beside it); the raw replay uses
+the same seed per tick, so it generates the very same tokens as the framework did.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+
+
+class Recorder:
+    """Wraps an engine: remembers each tick's observations and torch RNG state."""
+
+    def __init__(self, engine):
+        self.engine, self.ticks = engine, []
+
+    def generate(self, observations):
+        self.ticks.append((list(observations), torch.get_rng_state()))
+        return self.engine.generate(observations)
+
+
+class OneAtATime:
+    """The reference implementation's rollout: one observation per generate call."""
+
+    def __init__(self, engine):
+        self.engine = engine
+
+    def generate(self, observations):
+        return [self.engine.generate([obs])[0] for obs in observations]
+
+
+def new_games(n: int, seed: int = 0):
+    from games.spy.game import SpyConfig, SpyGame
+    from plugins.shapes import ShapesSource
+    from vzframe.runtime import ImageCursor
+
+    cursor = ImageCursor(ShapesSource(ShapesSource.Config(), seed=seed), rank=0, world=1)
+    return [SpyGame(SpyConfig(), seed=seed * 1000 + i, images=cursor.draw) for i in range(n)]
+
+
+def raw_replay(model, processor, ticks, config) -> tuple[float, int]:
+    """The same prompts through processor + model.generate directly, same seeds."""
+    seconds, tokens = 0.0, 0
+    eos = model.generation_config.eos_token_id
+    for observations, rng in ticks:
+        texts = [processor.apply_chat_template(list(o.messages), add_generation_prompt=True, tokenize=False) for o in observations]
+        images = [im.image for o in observations for im in o.images]
+        torch.set_rng_state(rng)
+        t0 = time.perf_counter()
+        processor.tokenizer.padding_side = "left"
+        inputs = processor(text=texts, images=images, padding=True, return_tensors="pt")
+        with torch.no_grad():
+            out = model.generate(**inputs, max_new_tokens=config.max_new_tokens, do_sample=True, temperature=config.temperature,
+                                 top_p=1.0, top_k=0, eos_token_id=eos, pad_token_id=processor.tokenizer.pad_token_id,
+                                 suppress_tokens=None)  # fmt: skip
+        seconds += time.perf_counter() - t0
+        new = out[:, inputs["input_ids"].shape[1] :]
+        for row in new.tolist():
+            tokens += row.index(eos) + 1 if eos in row else len(row)
+    return seconds, tokens
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--games", type=int, nargs="+", default=[1, 4, 16, 64])
+    parser.add_argument("--max-new-tokens", type=int, default=32)
+    parser.add_argument("--single-up-to", type=int, default=16, help="largest G also played one observation at a time")
+    parser.add_argument("--model", help="model directory (default: the tiny built-in model)")
+    args = parser.parse_args()
+
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    from vzframe.config import RolloutConfig
+    from vzframe.models.tiny import ensure_default_model
+    from vzframe.rollout.hf import HFEngine
+    from vzframe.runtime import play
+
+    path = args.model or str(ensure_default_model())
+    processor = AutoProcessor.from_pretrained(path)
+    model = AutoModelForImageTextToText.from_pretrained(path).eval()
+    config = RolloutConfig(temperature=0.8, max_new_tokens=args.max_new_tokens)
+    engine = HFEngine(model, processor, config)
+    engine.suppress = []  # the raw baseline suppresses nothing either: same sampling, same tokens
+    play(new_games(2), engine)  # warm-up
+
+    print(f"threads {torch.get_num_threads()}, max_new_tokens {args.max_new_tokens}, tokens/s (higher is better)")
+    print(f"{'G':>4} {'vzframe':>10} {'raw':>10} {'ratio':>6} {'one-at-a-time':>14} {'batching x':>10}")
+    for g in args.games:
+        recorder = Recorder(engine)
+        torch.manual_seed(g)
+        t0 = time.perf_counter()
+        _, _, tokens, _ = play(new_games(g), recorder)
+        framework_s = time.perf_counter() - t0
+        raw_s, raw_tokens = raw_replay(model, processor, recorder.ticks, config)
+        assert raw_tokens == tokens, f"replay generated {raw_tokens} tokens, the framework {tokens}"
+        vz_rate, raw_rate = tokens / framework_s, raw_tokens / raw_s
+        single = ""
+        if g <= args.single_up_to:
+            torch.manual_seed(g)
+            t0 = time.perf_counter()
+            _, _, single_tokens, _ = play(new_games(g), OneAtATime(engine))
+            single_rate = single_tokens / (time.perf_counter() - t0)
+            single = f"{single_rate:14.1f} {vz_rate / single_rate:10.2f}"
+        print(f"{g:>4} {vz_rate:10.1f} {raw_rate:10.1f} {vz_rate / raw_rate:6.3f} {single}")
+
+
+if __name__ == "__main__":
+    main()
