@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 
+from games.clue_vote import clue_valid, most_voted, vote_rates
 from games.odd_one_out.game import OddOneOutConfig, OddOneOutGame
 from games.odd_one_out.rewards import REWARD_FNS
 from vzframe.hookspecs import hookimpl
@@ -36,22 +37,17 @@ def metrics(episodes: Iterable[Episode]) -> dict[str, float] | None:
     games = [e for e in episodes if e.game == OddOneOutGame.name]
     if not games:
         return None
-    votes = [(t.player, t.action, e.info["odd"]) for e in games for t in e.turns_of("decision")]
-    clues = [t for e in games for t in e.turns_of("clue")]
+    decisions = [(t, e.info["odd"]) for e in games for t in e.turns_of("decision")]
     found = 0
     for e in games:
         counts = Counter(t.action.value for t in e.turns_of("decision") if t.action.kind == "vote")
-        odd_votes = counts[e.info["odd"]]
-        found += odd_votes > 0 and all(odd_votes > n for p, n in counts.items() if p != e.info["odd"])
-    self_found = sum(a.kind == "vote" and voter == a.value == odd for voter, a, odd in votes)
-    n_votes, n_clues = max(len(votes), 1), max(len(clues), 1)
+        found += most_voted(counts, e.info["odd"])
+    self_found = sum(t.action.kind == "vote" and t.player == t.action.value == odd for t, odd in decisions)
     return {
-        "acc": sum(a.kind == "vote" and a.value == odd for _, a, odd in votes) / n_votes,
-        "na": sum(a.kind == "na" for _, a, _ in votes) / n_votes,
-        "invalid": sum(a.kind == "invalid" for _, a, _ in votes) / n_votes,
+        **vote_rates([(t.action, odd) for t, odd in decisions]),
         "odd_found": found / len(games),
         "odd_self_found": self_found / len(games),
-        "clue_valid": sum(t.action.kind == "clue" for t in clues) / n_clues,
+        "clue_valid": clue_valid(games),
     }
 
 

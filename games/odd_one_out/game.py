@@ -4,8 +4,9 @@ All players but one see picture A; the odd one (a random seat) sees picture B, t
 picture of the image stream. Unlike the spy, the odd player is **not told** that it is odd:
 every prompt reads the same whatever the role, so it has to work it out from the clues.
 ``clue_rounds`` rounds of one-sentence clues in seat order, then every player votes at once
-for the player who saw the different picture, itself included. Parsing is the shared total
-parser of ``vzframe.parsing``: unusable text becomes ``Action("invalid")``.
+for the player who saw the different picture, itself included. The clue rounds, the votes'
+turns and the clue prompts are ``games.clue_vote``'s, shared with the spy game. Parsing is the
+shared total parser of ``vzframe.parsing``: unusable text becomes ``Action("invalid")``.
 """
 
 from __future__ import annotations
@@ -17,11 +18,11 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from games.clue_vote import ClueVoteGame
 from games.odd_one_out import prompts
 from games.odd_one_out.roles import COMMON, ODD, OddRole
-from vzframe.parsing import extract_think, parse_clue, parse_vote, public_text
 from vzframe.protocols import ImageDraw
-from vzframe.types import Episode, ImageItem, Observation, PhaseSpec, Turn
+from vzframe.types import Episode, ImageItem, Observation, PhaseSpec
 
 MAX_DRAWS = 8
 """Pictures drawn at most to find one whose id differs from picture A's."""
@@ -50,7 +51,7 @@ class OddOneOutConfig(BaseModel):
     """A clue longer than this is cut to this many characters in what players see."""
 
 
-class OddOneOutGame:
+class OddOneOutGame(ClueVoteGame):
     """One game of visual Odd One Out. Construct with ``OddOneOutGame(config, seed=, images=)``."""
 
     name: ClassVar[str] = "odd_one_out"
@@ -62,6 +63,7 @@ class OddOneOutGame:
             "clue": PhaseSpec("clue", ("odd.clue",), "role"),
         }
     )
+    self_votes: ClassVar[bool] = True  # naming yourself is a valid vote, and correct if you are odd
 
     def __init__(self, config: OddOneOutConfig | Mapping[str, Any] | None = None, *, seed: int, images: ImageDraw):
         self.config = config if isinstance(config, OddOneOutConfig) else OddOneOutConfig.model_validate(config or {})
@@ -71,103 +73,21 @@ class OddOneOutGame:
         common, odd = _draw_two(images)
         self._common_image = common
         self._images = {p: odd if p == self.odd else common for p in self.seats}
-        self._clue_order = [(r, p) for r in range(1, self.config.clue_rounds + 1) for p in self.seats]
-        self._clue_pos = 0
-        self._voters = list(self.seats)
-        self._clues: list[tuple[int, int, str]] = []  # (round, player, what others see)
-        self._reasoning: dict[int, list[tuple[int, str]]] = {p: [] for p in self.seats}
-        self._turns: list[Turn] = []
-
-    @property
-    def seats(self) -> range:
-        return range(1, self.num_players + 1)
+        self._start_clues(voters=self.seats)
 
     def role_of(self, player: int) -> OddRole:
         return ODD if player == self.odd else COMMON
 
-    @property
-    def stage(self) -> str | None:
-        if self._clue_pos < len(self._clue_order):
-            return "clue"
-        return "decision" if self._voters else None
-
-    def to_act(self) -> tuple[int, ...]:
-        """The next speaker during clues; every player yet to vote during the decision."""
-        if self.stage == "clue":
-            return (self._clue_order[self._clue_pos][1],)
-        return tuple(self._voters)
-
     def observe(self, player: int) -> Observation:
         """Rules and brief, then the player's picture, the clues, its own reasoning and task.
         The text is the same for every role: only the picture differs."""
-        if player not in self.seats:
-            raise ValueError(f"No player {player!r}; players are 1..{self.num_players}.")
-        stage = self.stage or "decision"
         system = prompts.rules(self.num_players, self.config.clue_rounds) + "\n\n" + prompts.BRIEF
-        lines = [prompts.PLAYER_LINE.format(player=player, num_players=self.num_players), "", prompts.CLUES_HEADER]
-        current_round = 0
-        for rnd, speaker, clue in self._clues:
-            if rnd != current_round:
-                current_round = rnd
-                lines.append(prompts.ROUND_HEADER.format(round=rnd))
-            lines.append(prompts.CLUE_LINE.format(player=speaker, clue=clue))
-        if not self._clues:
-            lines.append(prompts.NO_CLUES)
-        if self._reasoning[player]:
-            lines += ["", prompts.OWN_REASONING_HEADER]
-            lines += [prompts.OWN_REASONING_LINE.format(round=r, text=t) for r, t in self._reasoning[player]]
-        if stage == "clue":
-            rnd = self._clue_order[self._clue_pos][0]
-            lines += ["", prompts.CLUE_TASK.format(round=rnd, clue_rounds=self.config.clue_rounds)]
-        else:
-            lines += ["", prompts.DECISION_TASK]
-        messages = (
-            {"role": "system", "content": system},
-            {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "\n".join(lines)}]},
-        )
-        return Observation(player, self.role_of(player).name, stage, messages, (self._images[player],))
-
-    def step(self, player: int, completion: str) -> Turn:
-        """Record ``player``'s completion; raises ValueError only if ``player`` may not act now."""
-        acting = self.to_act()
-        if player not in acting:
-            raise ValueError(f"Player {player!r} cannot act now; to_act() is {acting}.")
-        if not isinstance(completion, str):
-            raise TypeError(f"completion must be str, got {type(completion).__name__}")
-        observation = self.observe(player)
-        if observation.stage == "clue":
-            rnd = self._clue_order[self._clue_pos][0]
-            action = parse_clue(completion)
-            shown = public_text(action.value, self.config.max_clue_chars, prompts.TRUNCATED) if action.kind == "clue" else ""
-            self._clues.append((rnd, player, shown or prompts.NO_CLUE))
-            self._clue_pos += 1
-            think = extract_think(completion)
-            think = public_text(think, len(think))
-            if think:
-                self._reasoning[player].append((rnd, think))
-        else:
-            action = parse_vote(completion, player, self.num_players, allow_self=True)
-            self._voters.remove(player)
-        turn = Turn(
-            index=len(self._turns),
-            player=player,
-            role=observation.role,
-            stage=observation.stage,
-            prompt=observation.prompt_text(),
-            images=tuple(im.id for im in observation.images),
-            completion=completion,
-            action=action,
-        )
-        self._turns.append(turn)
-        return turn
+        head = [prompts.PLAYER_LINE.format(player=player, num_players=self.num_players)]
+        return self._observation(player, system, head, prompts.DECISION_TASK)
 
     def episode(self) -> Episode:
         """The finished game; ``info`` holds the odd seat and both pictures' ids."""
-        if self.to_act():
-            raise RuntimeError(
-                f"OddOneOutGame.episode() called before the game is over: players {self.to_act()} must "
-                "still act. Step until to_act() is empty."
-            )
+        self._check_over()
         return Episode(
             game=self.name,
             seed=self.seed,

@@ -1,10 +1,24 @@
 """Every string the Odd One Out game shows a model. Edit the wording here; the game only
 fills it in. Nothing here depends on a player's role: nobody is told whether it is the odd one.
+The clue-stage lines it shares with the spy game (``PLAYER_LINE``, ``CLUES_HEADER``,
+``CLUE_TASK``, ...) live in ``games.clue_vote`` and are re-exported here.
 """
 
 from __future__ import annotations
 
-import re
+from games.clue_vote import (  # noqa: F401  (shared with the spy game; re-exported so prompts.X still names them)
+    CLUE_LINE,
+    CLUE_TASK,
+    CLUES_HEADER,
+    NO_CLUE,
+    NO_CLUES,
+    OWN_REASONING_HEADER,
+    OWN_REASONING_LINE,
+    PLAYER_LINE,
+    PLAYER_LINE_RE,
+    ROUND_HEADER,
+    TRUNCATED,
+)
 
 RULES = (
     'You are playing the picture game "Odd One Out" with {num_players} players, numbered 1 to '
@@ -23,26 +37,6 @@ BRIEF = (
     "for the player whose clues do not fit."
 )
 """The one brief every player gets, odd or not (so the prompt never reveals the role)."""
-
-PLAYER_LINE = "You are Player {player} of {num_players}."
-PLAYER_LINE_RE = re.compile(r"You are Player (\d+) of (\d+)\.")
-"""Parses ``PLAYER_LINE`` back; used by ``OddOneOutGame.example_completions``."""
-
-CLUES_HEADER = "Clues so far:"
-NO_CLUES = "(no clues yet)"
-ROUND_HEADER = "Round {round}:"
-CLUE_LINE = "Player {player}: {clue}"
-NO_CLUE = "(no clue)"
-TRUNCATED = " [...]"
-
-OWN_REASONING_HEADER = "Your own earlier reasoning (private):"
-OWN_REASONING_LINE = "Round {round}: {text}"
-
-CLUE_TASK = (
-    "Round {round} of {clue_rounds}: it is your turn to give a clue. Think privately, then give "
-    "one sentence about your picture. Reply exactly in this format: "
-    "<think>your reasoning</think><answer>one-sentence clue</answer>"
-)
 
 DECISION_TASK = (
     "The clues are over. Vote for the player you believe saw the different picture; this may be "

@@ -5,43 +5,16 @@ normalisation and role baselines are the core's job, not done here.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterable
 from typing import ClassVar
 
+from games.clue_vote import Vote, vote_reward, votes_received, zero_sum_clue_rewards
 from games.odd_one_out.game import OddOneOutConfig
-from vzframe.types import Action, Episode
+from vzframe.types import Episode
 
-Vote = tuple[int, Action]
-"""(voter, parsed vote)."""
-
-
-def vote_reward(action: Action, odd_seat: int, config: OddOneOutConfig) -> float:
-    """+1 for a vote for the odd player, -0.5 for N/A, -1 for a wrong or invalid vote (from config).
-
-    >>> cfg = OddOneOutConfig()
-    >>> [vote_reward(a, 2, cfg) for a in (Action("vote", 2), Action("na"), Action("vote", 3), Action("invalid"))]
-    [1.0, -0.5, -1.0, -1.0]
-    """
-    if action.kind == "vote" and action.value == odd_seat:
-        return float(config.vote_correct)
-    if action.kind == "na":
-        return float(config.vote_na)
-    return float(config.vote_wrong)
-
-
-def votes_received(votes: Iterable[Vote], num_players: int) -> Counter[int]:
-    """Valid votes each player received from the *other* players (self-votes, N/A and invalid
-    votes are not counted).
-
-    >>> votes_received([(1, Action("vote", 2)), (2, Action("vote", 2)), (3, Action("na"))], 4)
-    Counter({2: 1})
-    """
-    return Counter(
-        a.value
-        for voter, a in votes
-        if a.kind == "vote" and type(a.value) is int and 1 <= a.value <= num_players and a.value != voter
-    )
+# vote_reward (+1 correct, -0.5 N/A, -1 wrong or invalid, from config) and votes_received
+# (valid votes from the *other* players) are games.clue_vote's, shared with the spy game and
+# importable from here.
 
 
 def clue_rewards(votes: Iterable[Vote], odd_seat: int, num_players: int, config: OddOneOutConfig) -> dict[int, float]:
@@ -50,6 +23,7 @@ def clue_rewards(votes: Iterable[Vote], odd_seat: int, num_players: int, config:
     ``Psi = v_odd - mean(v_common)``; odd ``-beta*Psi``; common j
     ``beta/n_c*Psi - lam*(v_j - mean(v_common))`` with ``n_c = num_players - 1``.
 
+    >>> from vzframe.types import Action
     >>> votes = [(1, Action("vote", 4)), (2, Action("vote", 4)), (3, Action("vote", 1)), (4, Action("vote", 4))]
     >>> r = clue_rewards(votes, 4, 4, OddOneOutConfig())
     >>> {p: round(x, 4) for p, x in r.items()}
@@ -57,15 +31,7 @@ def clue_rewards(votes: Iterable[Vote], odd_seat: int, num_players: int, config:
     >>> abs(sum(r.values())) < 1e-12
     True
     """
-    counts = votes_received(votes, num_players)
-    common = [p for p in range(1, num_players + 1) if p != odd_seat]
-    n_c = len(common)
-    mean_c = sum(counts[c] for c in common) / n_c
-    psi = counts[odd_seat] - mean_c
-    rewards = {odd_seat: -config.beta * psi}
-    for c in common:
-        rewards[c] = config.beta / n_c * psi - config.lam * (counts[c] - mean_c)
-    return dict(sorted(rewards.items()))
+    return zero_sum_clue_rewards(votes_received(votes, num_players), odd_seat, num_players, config)
 
 
 def _config(config: OddOneOutConfig | None) -> OddOneOutConfig:

@@ -5,15 +5,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from games.clue_vote import Role
 from games.odd_one_out import prompts
 
 
 @dataclass(frozen=True)
-class OddRole:
-    """A part a player plays; ``brief`` goes into the player's system message."""
-
-    name: str
-    brief: str
+class OddRole(Role):
+    """A part a player plays in Odd One Out; ``brief`` goes into the player's system message."""
 
 
 ODD = OddRole("odd", prompts.BRIEF)

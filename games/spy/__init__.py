@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from games.clue_vote import clue_valid, most_voted, vote_rates
 from games.spy.game import SpyConfig, SpyGame
 from games.spy.rewards import REWARD_FNS, num_players, vote_counts
 from vzframe.hookspecs import hookimpl
@@ -35,20 +36,11 @@ def metrics(episodes: Iterable[Episode]) -> dict[str, float] | None:
     if not games:
         return None
     votes = [(t.action, e.info["spy"]) for e in games for t in e.turns_of("decision")]
-    clues = [t for e in games for t in e.turns_of("clue")]
     caught = 0
     for e in games:
         counts = vote_counts((t.action for t in e.turns_of("decision")), num_players(e))
-        spy_votes = counts[e.info["spy"]]
-        caught += all(spy_votes > n for p, n in counts.items() if p != e.info["spy"]) and spy_votes > 0
-    n_votes, n_clues = max(len(votes), 1), max(len(clues), 1)
-    return {
-        "acc": sum(a.kind == "vote" and a.value == spy for a, spy in votes) / n_votes,
-        "na": sum(a.kind == "na" for a, _ in votes) / n_votes,
-        "invalid": sum(a.kind == "invalid" for a, _ in votes) / n_votes,
-        "spy_caught": caught / len(games),
-        "clue_valid": sum(t.action.kind == "clue" for t in clues) / n_clues,
-    }
+        caught += most_voted(counts, e.info["spy"])
+    return {**vote_rates(votes), "spy_caught": caught / len(games), "clue_valid": clue_valid(games)}
 
 
 @hookimpl

@@ -3,9 +3,10 @@
 Citizens see a real picture, the spy a blank one of the same size (or, with ``spy_image:
 modified``, the picture's modified twin). ``clue_rounds`` rounds of one-sentence clues in seat
 order, then every citizen votes at once (or, with ``decision: judge``, ``judge_samples``
-samples of one judge who sees the citizens' picture). Model output is untrusted: parsing
-(shared, in ``vzframe.parsing``) is total and an unusable completion becomes
-``Action("invalid")``.
+samples of one judge who sees the citizens' picture). The clue rounds, the voters' turns
+and the clue prompts are ``games.clue_vote``'s, shared with Odd One Out. Model output is
+untrusted: parsing (shared, in ``vzframe.parsing``) is total and an unusable completion
+becomes ``Action("invalid")``.
 """
 
 from __future__ import annotations
@@ -18,12 +19,13 @@ from typing import Any, ClassVar, Literal
 from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field
 
+from games.clue_vote import ClueVoteGame, picture_messages
 from games.spy import prompts
 from games.spy.roles import CITIZEN, JUDGE, SPY, SpyRole
 from vzframe.config import ConfigError
-from vzframe.parsing import extract_think, parse_clue, parse_vote, public_text
+from vzframe.parsing import parse_clue, parse_vote  # noqa: F401  (re-exported: callers use game.parse_vote)
 from vzframe.protocols import ImageDraw
-from vzframe.types import Episode, ImageItem, Observation, PhaseSpec, Turn
+from vzframe.types import Episode, ImageItem, Observation, PhaseSpec
 
 
 class SpyConfig(BaseModel):
@@ -67,7 +69,7 @@ class SpyConfig(BaseModel):
 # ---- the game ---------------------------------------------------------------------------
 
 
-class SpyGame:
+class SpyGame(ClueVoteGame):
     """One game of visual "Who is the Spy". Construct with ``SpyGame(config, seed=, images=)``."""
 
     name: ClassVar[str] = "spy"
@@ -91,15 +93,10 @@ class SpyGame:
         self._citizen_image = citizen_image
         spy_image = self._spy_image(citizen_image)
         self._images = {p: spy_image if p == self.spy else citizen_image for p in self.seats}
-        self._clue_order = [(r, p) for r in range(1, self.config.clue_rounds + 1) for p in self.seats]
-        self._clue_pos = 0
         judging = self.config.decision == "judge"
         # judges sit after the players: seats N+1..N+k, one per sample of the judge
         self._judges = range(self.num_players + 1, self.num_players + 1 + self.config.judge_samples * judging)
-        self._voters = list(self._judges) if judging else [p for p in self.seats if p != self.spy]
-        self._clues: list[tuple[int, int, str]] = []  # (round, player, what others see)
-        self._reasoning: dict[int, list[tuple[int, str]]] = {p: [] for p in self.seats}
-        self._turns: list[Turn] = []
+        self._start_clues(voters=self._judges if judging else [p for p in self.seats if p != self.spy])
 
     def _spy_image(self, citizen_image: ImageItem) -> ImageItem:
         """A blank picture of the same size, or the citizens' picture's modified twin."""
@@ -116,64 +113,19 @@ class SpyGame:
         color, (w, h) = self.config.blank_color, citizen_image.image.size
         return ImageItem(f"blank:{color}:{w}x{h}", Image.new("RGB", (w, h), color), {"blank": True, "color": color})
 
-    @property
-    def seats(self) -> range:
-        return range(1, self.num_players + 1)
-
     def role_of(self, player: int) -> SpyRole:
         if player in self._judges:
             return JUDGE
         return SPY if player == self.spy else CITIZEN
 
-    @property
-    def stage(self) -> str | None:
-        if self._clue_pos < len(self._clue_order):
-            return "clue"
-        return "decision" if self._voters else None
-
-    def to_act(self) -> tuple[int, ...]:
-        """The next speaker during clues; every citizen (or judge sample) yet to vote during the decision."""
-        if self.stage == "clue":
-            return (self._clue_order[self._clue_pos][1],)
-        return tuple(self._voters)
-
     def observe(self, player: int) -> Observation:
         """The system rules and role brief, then the player's picture, clues, own reasoning and task."""
         if player in self._judges:
             return self._observe_judge(player)
-        if player not in self.seats:
-            raise ValueError(f"No player {player!r}; players are 1..{self.num_players}.")
-        role, stage = self.role_of(player), self.stage or "decision"
+        role = self.role_of(player)
         system = prompts.rules(self.num_players, self.config.clue_rounds, self.config.decision) + "\n\n" + role.brief
-        lines = [
-            prompts.PLAYER_LINE.format(player=player, num_players=self.num_players),
-            prompts.ROLE_LINE[role.name],
-            "",
-            *self._clue_lines(),
-        ]
-        if self._reasoning[player]:
-            lines += ["", prompts.OWN_REASONING_HEADER]
-            lines += [prompts.OWN_REASONING_LINE.format(round=r, text=t) for r, t in self._reasoning[player]]
-        if stage == "clue":
-            rnd = self._clue_order[self._clue_pos][0]
-            task = prompts.CLUE_TASK.format(round=rnd, clue_rounds=self.config.clue_rounds)
-        else:
-            task = prompts.DECISION_TASK
-        lines += ["", task]
-        messages = (
-            {"role": "system", "content": system},
-            {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "\n".join(lines)}]},
-        )
-        return Observation(player, role.name, stage, messages, (self._images[player],))
-
-    def _clue_lines(self) -> list[str]:
-        lines, current_round = [prompts.CLUES_HEADER], 0
-        for rnd, speaker, clue in self._clues:
-            if rnd != current_round:
-                current_round = rnd
-                lines.append(prompts.ROUND_HEADER.format(round=rnd))
-            lines.append(prompts.CLUE_LINE.format(player=speaker, clue=clue))
-        return lines if self._clues else [*lines, prompts.NO_CLUES]
+        head = [prompts.PLAYER_LINE.format(player=player, num_players=self.num_players), prompts.ROLE_LINE[role.name]]
+        return self._observation(player, system, head, prompts.DECISION_TASK)
 
     def _observe_judge(self, judge: int) -> Observation:
         """The judge's view: the citizens' picture, every clue, and the question."""
@@ -186,54 +138,13 @@ class SpyGame:
             "",
             prompts.JUDGE_TASK,
         ]
-        messages = (
-            {"role": "system", "content": system},
-            {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "\n".join(lines)}]},
-        )
+        messages = picture_messages(system, "\n".join(lines))
         return Observation(judge, JUDGE.name, "decision", messages, (self._citizen_image,))
-
-    def step(self, player: int, completion: str) -> Turn:
-        """Record ``player``'s completion; raises ValueError only if ``player`` may not act now."""
-        acting = self.to_act()
-        if player not in acting:
-            raise ValueError(f"Player {player!r} cannot act now; to_act() is {acting}.")
-        if not isinstance(completion, str):
-            raise TypeError(f"completion must be str, got {type(completion).__name__}")
-        observation = self.observe(player)
-        if observation.stage == "clue":
-            rnd = self._clue_order[self._clue_pos][0]
-            action = parse_clue(completion)
-            shown = public_text(action.value, self.config.max_clue_chars, prompts.TRUNCATED) if action.kind == "clue" else ""
-            self._clues.append((rnd, player, shown or prompts.NO_CLUE))
-            self._clue_pos += 1
-            think = extract_think(completion)
-            think = public_text(think, len(think))
-            if think:
-                self._reasoning[player].append((rnd, think))
-        else:
-            action = parse_vote(completion, player, self.num_players)
-            self._voters.remove(player)
-        turn = Turn(
-            index=len(self._turns),
-            player=player,
-            role=observation.role,
-            stage=observation.stage,
-            prompt=observation.prompt_text(),
-            images=tuple(im.id for im in observation.images),
-            completion=completion,
-            action=action,
-        )
-        self._turns.append(turn)
-        return turn
 
     def episode(self) -> Episode:
         """The finished game; ``info`` holds the spy's seat, both image ids and the game's size
         (and ``judges``, the number of judge samples, seated after the players, if any)."""
-        if self.to_act():
-            raise RuntimeError(
-                f"SpyGame.episode() called before the game is over: players {self.to_act()} must still "
-                "act. Step until to_act() is empty."
-            )
+        self._check_over()
         return Episode(
             game=self.name,
             seed=self.seed,

@@ -1,4 +1,6 @@
 """Every string the spy game shows a model. Edit the wording here; the game only fills it in.
+The clue-stage lines it shares with Odd One Out (``PLAYER_LINE``, ``CLUES_HEADER``,
+``CLUE_TASK``, ...) live in ``games.clue_vote`` and are re-exported here.
 
 The phrasing follows the reference code's prompts: the player number, "Your role: SPY (you
 have the different picture)" / "Your role: NOT SPY", the public clues, the player's own
@@ -8,6 +10,20 @@ earlier reasoning, then the task with its exact answer format.
 from __future__ import annotations
 
 import re
+
+from games.clue_vote import (  # noqa: F401  (shared with Odd One Out; re-exported so prompts.X still names them)
+    CLUE_LINE,
+    CLUE_TASK,
+    CLUES_HEADER,
+    NO_CLUE,
+    NO_CLUES,
+    OWN_REASONING_HEADER,
+    OWN_REASONING_LINE,
+    PLAYER_LINE,
+    PLAYER_LINE_RE,
+    ROUND_HEADER,
+    TRUNCATED,
+)
 
 RULES = (
     'You are playing the picture game "Who is the Spy?" with {num_players} players, numbered '
@@ -51,27 +67,8 @@ ROLE_LINE = {
     "judge": "Your role: JUDGE (you see the citizens' picture)",
 }
 
-PLAYER_LINE = "You are Player {player} of {num_players}."
-PLAYER_LINE_RE = re.compile(r"You are Player (\d+) of (\d+)\.")
-"""Parses ``PLAYER_LINE`` back; used by ``SpyGame.example_completions``."""
 JUDGE_LINE = "You are the judge; the players are numbered 1 to {num_players}."
 JUDGE_LINE_RE = re.compile(r"You are the judge; the players are numbered 1 to (\d+)\.")
-
-CLUES_HEADER = "Clues so far:"
-NO_CLUES = "(no clues yet)"
-ROUND_HEADER = "Round {round}:"
-CLUE_LINE = "Player {player}: {clue}"
-NO_CLUE = "(no clue)"
-TRUNCATED = " [...]"
-
-OWN_REASONING_HEADER = "Your own earlier reasoning (private):"
-OWN_REASONING_LINE = "Round {round}: {text}"
-
-CLUE_TASK = (
-    "Round {round} of {clue_rounds}: it is your turn to give a clue. Think privately, then give "
-    "one sentence about your picture. Reply exactly in this format: "
-    "<think>your reasoning</think><answer>one-sentence clue</answer>"
-)
 
 DECISION_TASK = (
     "The clues are over. Vote for the player you believe is the spy (not yourself). Reply "

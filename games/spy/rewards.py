@@ -4,44 +4,20 @@ reward. Group normalisation and role baselines are the core's job, not done here
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterable
 from typing import ClassVar
 
+from games.clue_vote import vote_counts, vote_reward, zero_sum_clue_rewards
 from games.spy.game import SpyConfig
 from vzframe.parsing import extract_answer
 from vzframe.types import Action, Episode
 
-
-def vote_reward(action: Action, spy_seat: int, config: SpyConfig) -> float:
-    """+1 for a vote for the spy, -0.5 for N/A, -1 for a wrong or invalid vote (from config).
-
-    >>> cfg = SpyConfig()
-    >>> [vote_reward(a, 2, cfg) for a in (Action("vote", 2), Action("na"), Action("vote", 3), Action("invalid"))]
-    [1.0, -0.5, -1.0, -1.0]
-    """
-    if action.kind == "vote" and action.value == spy_seat:
-        return float(config.vote_correct)
-    if action.kind == "na":
-        return float(config.vote_na)
-    return float(config.vote_wrong)
-
-
-def vote_counts(votes: Iterable[Action], num_players: int) -> Counter[int]:
-    """Valid votes received per player; N/A and invalid votes are not counted.
-
-    >>> vote_counts([Action("vote", 2), Action("vote", 2), Action("na"), Action("invalid")], 4)
-    Counter({2: 2})
-    """
-    return Counter(
-        a.value
-        for a in votes
-        if a.kind == "vote" and type(a.value) is int and 1 <= a.value <= num_players
-    )
+# vote_reward (+1 correct, -0.5 N/A, -1 wrong or invalid, from config) and vote_counts (valid
+# votes per player) are games.clue_vote's, shared with Odd One Out and importable from here.
 
 
 def clue_rewards(votes: Iterable[Action], spy_seat: int, num_players: int, config: SpyConfig) -> dict[int, float]:
-    """Zero-sum clue rewards per player from one game's decision votes.
+    """Zero-sum clue rewards per player from one game's decision votes (every valid vote counts).
 
     ``Psi = v_s - mean(v_c)``; spy ``-beta*Psi``; citizen j ``beta/n_c*Psi - lam*(v_cj - mean(v_c))``.
 
@@ -51,15 +27,7 @@ def clue_rewards(votes: Iterable[Action], spy_seat: int, num_players: int, confi
     >>> abs(sum(r.values())) < 1e-12
     True
     """
-    counts = vote_counts(votes, num_players)
-    citizens = [p for p in range(1, num_players + 1) if p != spy_seat]
-    n_c = len(citizens)
-    mean_c = sum(counts[c] for c in citizens) / n_c
-    psi = counts[spy_seat] - mean_c
-    rewards = {spy_seat: -config.beta * psi}
-    for c in citizens:
-        rewards[c] = config.beta / n_c * psi - config.lam * (counts[c] - mean_c)
-    return dict(sorted(rewards.items()))
+    return zero_sum_clue_rewards(vote_counts(votes, num_players), spy_seat, num_players, config)
 
 
 def format_ok(completion: str) -> bool:

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from games.clue_vote import Role
 from games.spy import prompts
 
 
 @dataclass(frozen=True)
-class SpyRole:
-    """A part a player plays; ``brief`` goes into the player's system message."""
-
-    name: str
-    brief: str
+class SpyRole(Role):
+    """A part a player plays in the spy game; ``brief`` goes into the player's system message."""
 
 
 SPY = SpyRole("spy", prompts.SPY_BRIEF)
