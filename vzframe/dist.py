@@ -3,9 +3,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import socket
+import sys
 from collections.abc import Mapping
+from pathlib import Path
 
 
 def setup_environment() -> None:
@@ -19,6 +22,10 @@ def setup_environment() -> None:
         has_gpu = False
     if not has_gpu:
         os.environ.setdefault("DS_ACCELERATOR", "cpu")
+    # DeepSpeed JIT-builds its ops into torch's extension cache under one name for every
+    # Python environment; one cache per environment stops them rebuilding each other's.
+    tag = hashlib.sha1(sys.prefix.encode()).hexdigest()[:8]
+    os.environ.setdefault("TORCH_EXTENSIONS_DIR", str(Path.home() / ".cache" / "torch_extensions" / f"vzframe-{tag}"))
     if "RANK" not in os.environ:
         os.environ.update(RANK="0", WORLD_SIZE="1", LOCAL_RANK="0", LOCAL_SIZE="1")
         os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
