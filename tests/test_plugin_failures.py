@@ -113,3 +113,17 @@ def test_check_metrics_accepts_numbers_only():
     for bad in ([0.5], {"acc": True}, {1: 0.5}, {"acc": None}):
         with pytest.raises(PluginError, match="Plugin 'p': collect_metrics returned"):
             check_metrics("p", bad)
+
+
+def test_observer_hook_error_names_plugin_and_hook(tmp_path, tiny_model_dir):
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-m", "vzframe", "run", "games.spy", "schedulers.hysteresis", "tests.fixtures.raising_logger",
+         "steps=2", "games_per_step=1", "rollout.max_new_tokens=4", "checkpoint_every=0", f"output_dir={tmp_path / 'run'}", "--quiet"],
+        cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "Plugin 'tests.fixtures.raising_logger' in hook on_step_end raised ConnectionError: logging server unreachable" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -126,7 +126,7 @@ def train(config: RunConfig, *, display: bool = True, resume: bool = False) -> P
     start = restore(out, trainer, setup.scheduler, baselines, images) if resume else 0
     if config.checkpoint_every:
         checkpoint.check_disk_space(out, trainer.checkpoint_bytes())
-    setup.pm.hook.on_run_start(config=config, output_dir=out, start_step=start)
+    call_each(setup.pm, "on_run_start", config=config, output_dir=out, start_step=start)
 
     progress = RunDisplay(config.steps, start=start, enabled=display and dist.rank() == 0)
     with progress:
@@ -136,8 +136,9 @@ def train(config: RunConfig, *, display: bool = True, resume: bool = False) -> P
             torch.manual_seed(_derive_seed(config.seed, step, dist.rank(), -1))
 
             # 1. Rollout: G live games, one batched generation per tick.
+            new_game = f"Game {setup.game_name!r} ({setup.game_cls.__module__}.{setup.game_cls.__qualname__}) in __init__"
             games = [
-                setup.game_cls(setup.game_config, seed=_derive_seed(config.seed, step, dist.rank(), i), images=images.draw)
+                call_plugin(new_game, setup.game_cls, setup.game_config, seed=_derive_seed(config.seed, step, dist.rank(), i), images=images.draw)
                 for i in range(config.games_per_step)
             ]
             t0 = time.perf_counter()
@@ -187,11 +188,11 @@ def train(config: RunConfig, *, display: bool = True, resume: bool = False) -> P
                 "time_step": time.perf_counter() - t_step,
             }
             if new_phase != phase:
-                setup.pm.hook.on_phase_change(step=step, old=phase, new=new_phase)
+                call_each(setup.pm, "on_phase_change", step=step, old=phase, new=new_phase)
             for ep in episodes:
-                setup.pm.hook.on_episode_end(step=step, episode=ep)
+                call_each(setup.pm, "on_episode_end", step=step, episode=ep)
             write_step(out, step, phase, metrics, episodes)
-            setup.pm.hook.on_step_end(step=step, metrics=metrics)
+            call_each(setup.pm, "on_step_end", step=step, metrics=metrics)
             progress.update(metrics)
 
             # 6. Checkpoint every `checkpoint_every` steps and at the end.
