@@ -180,3 +180,14 @@ def test_register_commands_adds_a_subcommand(capsys):
 def test_a_broken_installed_plugin_does_not_break_the_cli(capsys):
     assert main(["plugins"], plugins=["no_such_plugin_xyz"]) == 0
     assert "skipping plugin 'no_such_plugin_xyz'" in capsys.readouterr().err
+
+
+def test_a_run_config_yaml_reruns_with_config(run):
+    """config.yaml's header promises `vzframe run --config OUTPUT_DIR/config.yaml`: its
+    version record is ignored when read back, and the rest is the same run's config."""
+    from vzframe.config import load_config
+
+    out, _, _ = run
+    config = load_config(out / "config.yaml", ["output_dir=/tmp/elsewhere"])
+    assert config.steps == 3 and config.games_per_step == 2 and config.scheduler["k_min"] == 1
+    assert config.plugins == ["games.spy", "schedulers.hysteresis", "tests.fixtures.recorder"]

@@ -46,17 +46,13 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_resume(args: argparse.Namespace) -> int:
     from vzframe import dist
-    from vzframe.config import RunConfig, deep_merge, load_yaml, parse_overrides, validate
-    from vzframe.runtime import METADATA_KEY, train
+    from vzframe.config import load_config
+    from vzframe.runtime import train
 
     out = Path(args.output_dir).expanduser().resolve()
     if not (out / "config.yaml").is_file():
         raise ConfigError(f"{out} holds no run (no config.yaml). Give the output_dir of a `vzframe run`.")
-    data = load_yaml(out / "config.yaml")
-    data.pop(METADATA_KEY, None)
-    data = deep_merge(data, parse_overrides(args.items))
-    data["output_dir"] = str(out)
-    config = validate(RunConfig, data)
+    config = load_config(out / "config.yaml", [*args.items, f"output_dir={out}"])
     train(config, display=not args.quiet, resume=True)
     if dist.rank() == 0:
         print(f"Run continued in {out}")

@@ -99,6 +99,11 @@ class RunConfig(Strict):
     """Optimisation settings."""
 
 
+METADATA_KEY = "vzframe"
+"""Key of a run's config.yaml that records versions and plugin names; ignored when read back,
+so `--config OUTPUT_DIR/config.yaml` reruns a run."""
+
+
 class ConfigError(ValueError):
     """The configuration is invalid; the message names the key and the valid choices."""
 
@@ -144,6 +149,7 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"Config file {str(path)!r} is not valid YAML: {exc}") from exc
     if not isinstance(data, dict):
         raise ConfigError(f"Config file {str(path)!r} must hold a mapping of keys, not {type(data).__name__}.")
+    data.pop(METADATA_KEY, None)
     return data
 
 
