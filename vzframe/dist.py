@@ -46,33 +46,31 @@ def world_size() -> int:
     return int(os.environ.get("WORLD_SIZE", "1"))
 
 
-def all_reduce_sum(values: Mapping[str, float]) -> dict[str, float]:
-    """Sum each value over ranks (identity in a world of one). Keys must match on every rank."""
+def _all_reduce(values: list[float], dtype: str, op: str) -> list[float] | None:
+    """All-reduce ``values`` with ``op`` ("SUM" or "MAX"); None in a world of one."""
     import torch
     import torch.distributed as dist
 
-    keys = sorted(values)
     if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
-        return {k: float(values[k]) for k in keys}
-    tensor = torch.tensor([float(values[k]) for k in keys], dtype=torch.float64)
+        return None
+    tensor = torch.tensor(values, dtype=getattr(torch, dtype))
     if dist.get_backend() == "nccl":
         tensor = tensor.cuda()
-    dist.all_reduce(tensor)
-    return {k: float(v) for k, v in zip(keys, tensor.tolist())}
+    dist.all_reduce(tensor, op=getattr(dist.ReduceOp, op))
+    return tensor.tolist()
+
+
+def all_reduce_sum(values: Mapping[str, float]) -> dict[str, float]:
+    """Sum each value over ranks (identity in a world of one). Keys must match on every rank."""
+    keys = sorted(values)
+    summed = _all_reduce([float(values[k]) for k in keys], "float64", "SUM")
+    return {k: float(v) for k, v in zip(keys, summed if summed is not None else [values[k] for k in keys])}
 
 
 def all_reduce_max(value: int) -> int:
     """The largest ``value`` over ranks."""
-    import torch
-    import torch.distributed as dist
-
-    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
-        return value
-    tensor = torch.tensor([value], dtype=torch.int64)
-    if dist.get_backend() == "nccl":
-        tensor = tensor.cuda()
-    dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
-    return int(tensor.item())
+    reduced = _all_reduce([value], "int64", "MAX")
+    return value if reduced is None else int(reduced[0])
 
 
 def barrier() -> None:

@@ -26,13 +26,10 @@ import yaml
 
 from vzframe import __version__, checkpoint, dist
 from vzframe.advantages import RoleBaselines, group_normalize
-from vzframe.config import ConfigError, RunConfig, validate
+from vzframe.config import METADATA_KEY, ConfigError, RunConfig, validate
 from vzframe.display import RunDisplay
 from vzframe.plugins import PluginError, build_registry, call_each, call_plugin, check_metrics, check_rewards, make_plugin_manager
 from vzframe.types import Episode, ImageItem, Observation, Sample
-
-METADATA_KEY = "vzframe"
-"""Key of config.yaml that records versions; ignored when the file is read back."""
 
 
 # --------------------------------------------------------------------------------------
@@ -136,9 +133,8 @@ def train(config: RunConfig, *, display: bool = True, resume: bool = False) -> P
             torch.manual_seed(_derive_seed(config.seed, step, dist.rank(), -1))
 
             # 1. Rollout: G live games, one batched generation per tick.
-            new_game = f"Game {setup.game_name!r} ({setup.game_cls.__module__}.{setup.game_cls.__qualname__}) in __init__"
             games = [
-                call_plugin(new_game, setup.game_cls, setup.game_config, seed=_derive_seed(config.seed, step, dist.rank(), i), images=images.draw)
+                call_plugin(f"{game_label(setup.game_cls)} in __init__", setup.game_cls, setup.game_config, seed=_derive_seed(config.seed, step, dist.rank(), i), images=images.draw)
                 for i in range(config.games_per_step)
             ]
             t0 = time.perf_counter()
@@ -283,6 +279,11 @@ class ImageCursor:
         return item
 
 
+def game_label(cls: type) -> str:
+    """How errors name a game: its name and its class, e.g. "Game 'spy' (games.spy.game.SpyGame)"."""
+    return f"Game {getattr(cls, 'name', '?')!r} ({cls.__module__}.{cls.__qualname__})"
+
+
 def play(games: Sequence[Any], engine: Any) -> tuple[list[Episode], dict, int, float]:
     """Play all games to the end. Each tick every player who must move in every game is
     observed first (simultaneous moves see the same state), then all are generated in one
@@ -293,8 +294,7 @@ def play(games: Sequence[Any], engine: Any) -> tuple[list[Episode], dict, int, f
 
     def call(g: int, what: str, fn: Any, *args: Any) -> Any:
         """Game code is plugin code: an error names the game, its class and the method."""
-        game = games[g]
-        return call_plugin(f"Game {getattr(game, 'name', '?')!r} ({type(game).__module__}.{type(game).__qualname__}) in {what}", fn, *args)
+        return call_plugin(f"{game_label(type(games[g]))} in {what}", fn, *args)
 
     while moves := [(g, player) for g, game in enumerate(games) for player in call(g, "to_act()", game.to_act)]:
         observations = [call(g, f"observe(player={player})", games[g].observe, player) for g, player in moves]
@@ -318,13 +318,13 @@ def save_images(out: Path, observations: Any) -> None:
     """Write each picture a player saw once, so reports can show what every player saw."""
     folder = out / "images"
     folder.mkdir(exist_ok=True)
-    for obs in observations:
-        for item in obs.images:
-            path = folder / image_filename(item.id)
-            if not path.exists():
-                tmp = path.with_suffix(f".tmp{dist.rank()}")
-                item.image.save(tmp, format="PNG")
-                os.replace(tmp, path)
+    unique = {item.id: item for obs in observations for item in obs.images}
+    for item in unique.values():
+        path = folder / image_filename(item.id)
+        if not path.exists():
+            tmp = path.with_suffix(f".tmp{dist.rank()}")
+            item.image.save(tmp, format="PNG")
+            os.replace(tmp, path)
 
 
 def score(episodes: list[Episode], setup: Setup) -> list[Episode]:
