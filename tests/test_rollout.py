@@ -79,3 +79,23 @@ def test_encode_places_one_image_per_placeholder(tiny_processor, model):
     inputs = encode(tiny_processor, obs)
     assert (inputs["input_ids"] == model.config.image_token_id).sum(dim=1).tolist() == [16, 16]
     assert inputs["attention_mask"][:, -1].tolist() == [1, 1]  # left padded
+
+
+def test_training_scores_exactly_what_generation_sampled(model, tiny_processor):
+    """The trainer's log-probabilities of a completion are the ones the engine sampled it
+    from: same prompt tokens, same 3-D (M-RoPE) positions for picture and text. Scoring
+    with 1-D positions instead (as when ``mm_token_type_ids`` was dropped) fails this."""
+    from vzframe.train.loss import collate, completion_logprobs
+    from vzframe.types import Sample
+
+    obs = [observation(0, "Describe."), observation(1, "Describe the picture in one sentence, please, player.")]
+    inputs = encode(tiny_processor, obs)
+    torch.manual_seed(0)
+    out = model.generate(**inputs, max_new_tokens=6, min_new_tokens=6, do_sample=True, top_k=0, output_logits=True,
+                         return_dict_in_generate=True, suppress_tokens=vision_token_ids(model.config))
+    completions = out.sequences[:, inputs["input_ids"].shape[1]:]
+    sampled = torch.stack(out.logits, dim=1).log_softmax(-1).gather(-1, completions.unsqueeze(-1)).squeeze(-1)
+    samples = [Sample(o, tuple(c.tolist()), 1.0, 0, 0) for o, c in zip(obs, completions)]
+    with torch.no_grad():
+        scored = completion_logprobs(model, collate(tiny_processor, samples, tiny_processor.tokenizer.pad_token_id))
+    assert torch.allclose(scored, sampled, atol=1e-4), (scored - sampled).abs().max()

@@ -27,7 +27,10 @@ def collate(processor: Any, samples: Sequence[Sample], pad_id: int) -> dict[str,
     batch = dict(inputs)
     batch["input_ids"] = torch.cat([inputs["input_ids"], completion], dim=1)
     batch["attention_mask"] = torch.cat([inputs["attention_mask"], mask], dim=1)
-    batch.pop("mm_token_type_ids", None)
+    if "mm_token_type_ids" in inputs:
+        # Qwen2.5-VL builds its 3-D (M-RoPE) positions from these; without them it falls back
+        # to 1-D positions and scores a different model than the one that generated.
+        batch["mm_token_type_ids"] = torch.cat([inputs["mm_token_type_ids"], torch.zeros_like(completion)], dim=1)
     batch["completion_ids"] = completion
     batch["completion_mask"] = mask
     return batch
