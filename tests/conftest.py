@@ -19,6 +19,16 @@ def tiny_model_dir(tmp_path_factory):
     return ensure_default_model()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def tiny_default_model(tiny_model_dir):
+    """Runs with an empty ``model`` use the tiny model here, in this process and in the CLI
+    processes tests start: the machinery tests need a fast model, not the toy world's."""
+    from vzframe.models import DEFAULT_MODEL_ENV
+
+    os.environ[DEFAULT_MODEL_ENV] = str(tiny_model_dir)
+    return tiny_model_dir
+
+
 @pytest.fixture(scope="session")
 def tiny_processor(tiny_model_dir):
     from transformers import AutoProcessor

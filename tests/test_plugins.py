@@ -76,7 +76,7 @@ def test_only_named_plugins_are_loaded():
     registry = build_registry(pm)
     assert set(registry.games) == {"spy"}
     assert registry.schedulers == {}
-    assert set(registry.image_sources) == {"shapes", "clevr", "charts", "folder"}  # the default image sources
+    assert set(registry.image_sources) == {"shapes", "clevr", "clevr_toy", "charts", "folder"}  # the default image sources
 
 
 def test_each_manager_is_fresh():

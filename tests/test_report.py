@@ -161,6 +161,20 @@ def test_compare_two_runs_overlays_curves_and_tabulates_final_figures(tmp_path):
     assert "run-a (hysteresis)" in stacked and "run-b (clue_only)" in stacked
 
 
+def test_compare_writes_every_chart_as_a_standalone_svg_file(tmp_path):
+    import xml.etree.ElementTree as ET
+
+    a = make_run(tmp_path / "run-a", final_acc=0.75)
+    b = make_run(tmp_path / "run-b", final_acc=0.25)
+    folder = tmp_path / "svg"
+    assert main(["compare", str(a), str(b), "--out", str(tmp_path / "c.html"), "--svg", str(folder)], plugins=PLUGINS) == 0
+    names = {p.stem for p in folder.glob("*.svg")}
+    assert {"acc", "na", "spy_caught", "reward_citizen", "reward_spy", "loss", "kl", "phases"} <= names
+    root = ET.parse(folder / "acc.svg").getroot()  # well-formed on its own
+    assert root.tag == "{http://www.w3.org/2000/svg}svg" and root.get("aria-label") == "Vote accuracy (dashed: EMA)"
+    assert "run-b" in (folder / "phases.svg").read_text()
+
+
 def test_compare_missing_directory_fails_with_exit_code_2(tmp_path, capsys):
     a = make_run(tmp_path / "a")
     assert main(["compare", str(a), str(tmp_path / "gone"), "--out", str(tmp_path / "c.html")], plugins=PLUGINS) == 2

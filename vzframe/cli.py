@@ -4,7 +4,9 @@
     vzframe resume OUTPUT_DIR [key=value ...]
     vzframe export OUTPUT_DIR [--step N] DEST
     vzframe plugins
+    vzframe eval OUTPUT_DIR [--games N] [--seed S] [--step N]
     vzframe model build-tiny DIR
+    vzframe model build-toy DIR
 """
 
 from __future__ import annotations
@@ -99,6 +101,24 @@ def cmd_model_build_tiny(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_model_build_toy(args: argparse.Namespace) -> int:
+    from vzframe.models.toy import WarmStart, build_toy
+
+    settings = WarmStart(seed=args.seed, caption_steps=args.caption_steps, game_steps=args.game_steps)
+    path = build_toy(args.dir, settings)
+    print(f"Toy-world Qwen2.5-VL model written to {path}")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from vzframe.evaluate import evaluate, print_report
+
+    report = evaluate(args.output_dir, games=args.games, seed=args.seed, step=args.step)
+    print_report(report)
+    print(f"Written to {Path(report['run']) / ('eval-step-%d.json' % report['step'])}")
+    return 0
+
+
 def build_parser(plugins: list[str] | None = None) -> argparse.ArgumentParser:
     """The argument parser; ``plugins`` (default: every installed one) may add subcommands."""
     parser = argparse.ArgumentParser(prog="vzframe", description="Self-play training of vision-language models.")
@@ -123,6 +143,13 @@ def build_parser(plugins: list[str] | None = None) -> argparse.ArgumentParser:
     export.add_argument("--step", type=int, help="the checkpoint's step (default: the newest complete one)")
     export.set_defaults(func=cmd_export)
 
+    evaluate = sub.add_parser("eval", help="held-out games: the trained model against frozen base-model opponents")
+    evaluate.add_argument("output_dir")
+    evaluate.add_argument("--games", type=int, default=64, help="games per matchup (default 64)")
+    evaluate.add_argument("--seed", type=int, default=1000, help="seed of the games and their pictures (default 1000)")
+    evaluate.add_argument("--step", type=int, help="the checkpoint's step (default: the newest complete one)")
+    evaluate.set_defaults(func=cmd_eval)
+
     plugins_cmd = sub.add_parser("plugins", help="list installed plugins, their versions and hooks")
     plugins_cmd.set_defaults(func=cmd_plugins)
 
@@ -132,6 +159,14 @@ def build_parser(plugins: list[str] | None = None) -> argparse.ArgumentParser:
     tiny.add_argument("dir")
     tiny.add_argument("--seed", type=int, default=0)
     tiny.set_defaults(func=cmd_model_build_tiny)
+    from vzframe.models.toy import WarmStart
+
+    toy = model_sub.add_parser("build-toy", help="build the toy world's base model into DIR (warm-started; ~10 min on a CPU)")
+    toy.add_argument("dir")
+    toy.add_argument("--seed", type=int, default=0)
+    toy.add_argument("--caption-steps", type=int, default=WarmStart.caption_steps)
+    toy.add_argument("--game-steps", type=int, default=WarmStart.game_steps)
+    toy.set_defaults(func=cmd_model_build_toy)
     _plugin_commands(sub, plugins)
     return parser
 

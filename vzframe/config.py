@@ -70,7 +70,7 @@ class RunConfig(Strict):
     plugins: list[str] = []
     """Plugins to load besides the defaults, e.g. [games.spy, schedulers.hysteresis]."""
     model: str | None = None
-    """A local Hugging Face image-text-to-text model directory; empty builds the tiny default."""
+    """A local Hugging Face image-text-to-text model directory; empty: the shipped toy-world model."""
     output_dir: Path | None = None
     """Where the run writes; default runs/GAME-SCHEDULER-TIME under the current directory."""
     seed: int = 0
@@ -79,8 +79,8 @@ class RunConfig(Strict):
     """Optimizer steps to train."""
     games_per_step: int = Field(4, ge=1)
     """Games each rank plays per step, all at once (their turns are generated in one batch)."""
-    images: str = "shapes"
-    """Image source plugin name (see `vzframe plugins`)."""
+    images: str = "clevr_toy"
+    """Image source plugin name (see `vzframe plugins`); clevr_toy is the toy world's scenes."""
     image_source: dict[str, Any] = {}
     """Config of the image source, validated by the source's own Config."""
     game: dict[str, Any] = {}

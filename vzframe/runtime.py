@@ -110,11 +110,11 @@ def train(config: RunConfig, *, display: bool = True, resume: bool = False) -> P
     import torch
     from transformers import AutoProcessor
 
-    from vzframe.models.tiny import ensure_default_model
+    from vzframe.models import default_model
     from vzframe.rollout import make_engine
     from vzframe.train.trainer import Trainer
 
-    model_path = config.model or str(ensure_default_model())
+    model_path = config.model or str(default_model())
     processor = _load_processor(AutoProcessor, model_path)
     trainer = Trainer(model_path, processor, config.train, total_steps=config.steps, temperature=config.rollout.temperature)
     engine = make_engine(config.rollout.engine, trainer.model, processor, config.rollout, seed=config.seed, model_path=model_path)
@@ -256,7 +256,7 @@ def _load_processor(auto_processor: Any, model_path: str) -> Any:
     if not Path(model_path).is_dir():
         raise ConfigError(
             f"model={model_path!r} is not a directory. Give a local Hugging Face image-text-to-text model "
-            "directory, or leave model empty for the tiny built-in default."
+            "directory, or leave model empty for the embedded toy-world model."
         )
     return auto_processor.from_pretrained(model_path)
 

@@ -24,7 +24,7 @@ from plugins.clevr.scene import Camera, differences, modify, sample_scene
 from vzframe.hookspecs import hookimpl
 from vzframe.types import ImageItem
 
-__all__ = ["ClevrSource", "Config", "differences"]
+__all__ = ["ClevrSource", "ClevrToySource", "Config", "ToyConfig", "differences"]
 
 
 class Config(BaseModel):
@@ -54,10 +54,27 @@ class Config(BaseModel):
         return self
 
 
+class ToyConfig(Config):
+    """The ``clevr_toy`` source: the toy world's small scenes (``clevr`` with other defaults)."""
+
+    width: int = Field(168, ge=56, le=2016, multiple_of=28)
+    """Picture width in pixels (a multiple of 28, the Qwen-VL patch grid)."""
+    height: int = Field(112, ge=56, le=2016, multiple_of=28)
+    """Picture height in pixels (a multiple of 28)."""
+    min_objects: int = Field(2, ge=1, le=10)
+    """Fewest objects in a scene."""
+    max_objects: int = Field(4, ge=1, le=10)
+    """Most objects in a scene."""
+    supersample: int = Field(1, ge=1, le=4)
+    """Render this many times larger and reduce, for smooth edges (1 is fastest)."""
+
+
 class ClevrSource:
     """Deterministic CLEVR-like scenes, each with a modified twin on demand."""
 
     Config = Config
+    prefix = "clevr"
+    """Start of every picture id: ``clevr:SEED:INDEX``."""
 
     def __init__(self, config: Config, *, seed: int) -> None:
         self.config = config
@@ -75,7 +92,7 @@ class ClevrSource:
         objects = self.scene(index)
         image, visible = render(self.camera, objects, self.config.supersample)
         meta = {"objects": objects, "visible_pixels": visible}
-        return ImageItem(f"clevr:{self.seed}:{index}", image, meta, twin=partial(self.twin, index, objects))
+        return ImageItem(f"{self.prefix}:{self.seed}:{index}", image, meta, twin=partial(self.twin, index, objects))
 
     def twin(self, index: int, objects: list[dict] | None = None) -> ImageItem:
         """Picture ``index`` with ``config.changes`` objects changed (pure in seed and index)."""
@@ -84,10 +101,19 @@ class ClevrSource:
         changes = min(self.config.changes, len(objects))
         twin, changed = modify(rng, self.camera, objects, changes)
         image, visible = render(self.camera, twin, self.config.supersample)
-        meta = {"objects": twin, "visible_pixels": visible, "changes": changed, "twin_of": f"clevr:{self.seed}:{index}"}
-        return ImageItem(f"clevr:{self.seed}:{index}:twin{changes}", image, meta)
+        meta = {"objects": twin, "visible_pixels": visible, "changes": changed, "twin_of": f"{self.prefix}:{self.seed}:{index}"}
+        return ImageItem(f"{self.prefix}:{self.seed}:{index}:twin{changes}", image, meta)
+
+
+class ClevrToySource(ClevrSource):
+    """``clevr_toy``: the toy world's pictures (168x112, 2 to 4 objects), which the embedded
+    default model (``vzframe.models.toy``) was warm-started on."""
+
+    Config = ToyConfig
+    prefix = "clevr_toy"
 
 
 @hookimpl
 def register_image_sources(register) -> None:
     register("clevr", ClevrSource)
+    register("clevr_toy", ClevrToySource)

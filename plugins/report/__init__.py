@@ -1,7 +1,7 @@
 """Plugin ``plugins.report``: the ``vzframe report`` and ``vzframe compare`` commands.
 
     vzframe report OUTPUT_DIR [--out FILE] [--max-games N] [--steps 0,10,20-25]
-    vzframe compare RUN_DIR... [--out FILE.html] [--last N] [--png FILE.png]
+    vzframe compare RUN_DIR... [--out FILE.html] [--last N] [--png FILE.png] [--svg DIR]
 
 Both write one self-contained HTML file (inline SVG charts, pictures as data URIs, no
 network access). The page modules are imported only when one of the commands runs, so
@@ -42,4 +42,5 @@ def register_commands(subparsers: argparse._SubParsersAction) -> None:
     c.add_argument("--out", default="compare.html", help="the HTML file to write (default: compare.html)")
     c.add_argument("--last", type=int, default=10, help="the final figures also average the last N steps (default 10)")
     c.add_argument("--png", help="also write a PNG screenshot of the page (needs Chromium)")
+    c.add_argument("--svg", metavar="DIR", help="also write every chart as a standalone SVG file into DIR (for docs and papers)")
     c.set_defaults(func=_compare)

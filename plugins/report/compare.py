@@ -21,8 +21,8 @@ from vzframe.config import ConfigError
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 
 
-def build_compare(runs: list[Run], *, last_n: int = 10) -> str:
-    """The comparison page of ``runs`` (already labelled) as HTML text."""
+def compare_charts(runs: list[Run]) -> dict[str, str]:
+    """The comparison's charts as SVG text by file stem: one per curve, then ``phases``."""
     colors = phase_colors(p for run in runs for p in run.phases)
     lo = min(run.steps[0] for run in runs)
     hi = max(run.steps[-1] for run in runs)
@@ -40,16 +40,24 @@ def build_compare(runs: list[Run], *, last_n: int = 10) -> str:
         return line_chart(title, lines, x_range=(lo, hi), y_range=y_range_for([key]))
 
     roles = sorted({k for run in runs for k in run.keys("reward_")})
-    charts = [
-        overlay("Vote accuracy (dashed: EMA)", "acc", with_ema=True),
-        overlay("N/A rate (dashed: EMA)", "na", with_ema=True),
-        overlay("Spy caught", "spy_caught"),
-        *(overlay(f"Reward: {key.removeprefix('reward_')}", key) for key in roles),
-        overlay("Loss", "loss"),
-        overlay("KL to the reference model", "kl"),
-    ]
-    charts_html = "".join(f'<div class="card">{c}</div>' for c in charts if c)
-    stacked = timeline([(run.label, run_segments(run)) for run in runs], colors=colors, x_range=(lo, hi))
+    charts = {
+        "acc": overlay("Vote accuracy (dashed: EMA)", "acc", with_ema=True),
+        "na": overlay("N/A rate (dashed: EMA)", "na", with_ema=True),
+        "spy_caught": overlay("Spy caught", "spy_caught"),
+        **{key: overlay(f"Reward: {key.removeprefix('reward_')}", key) for key in roles},
+        "loss": overlay("Loss", "loss"),
+        "kl": overlay("KL to the reference model", "kl"),
+    }
+    charts = {name: svg for name, svg in charts.items() if svg}
+    charts["phases"] = timeline([(run.label, run_segments(run)) for run in runs], colors=colors, x_range=(lo, hi))
+    return charts
+
+
+def build_compare(runs: list[Run], *, last_n: int = 10, charts: dict[str, str] | None = None) -> str:
+    """The comparison page of ``runs`` (already labelled) as HTML text."""
+    charts = compare_charts(runs) if charts is None else dict(charts)
+    stacked = charts.pop("phases")
+    charts_html = "".join(f'<div class="card">{c}</div>' for c in charts.values())
     warnings = [f"{run.label}: {w}" for run in runs for w in run.warnings]
     listing = "".join(f"<li><b>{esc(run.label)}</b>: {esc(run.path)}</li>" for run in runs)
     body = (
@@ -88,12 +96,24 @@ def cmd_compare(args: argparse.Namespace) -> int:
         raise ConfigError(f"--last must be >= 1; got {args.last}")
     runs = [load_run(d) for d in args.run_dirs]
     label_runs(runs)
-    html = build_compare(runs, last_n=args.last)
+    charts = compare_charts(runs)
+    html = build_compare(runs, last_n=args.last, charts=charts)
     out = Path(args.out)
     write_html(out, html)
     print(f"Comparison of {len(runs)} runs written to {out} ({len(html.encode('utf-8')) / 1024:.0f} KiB)")
     if args.png:
         screenshot(out, Path(args.png))
         print(f"PNG written to {args.png}")
+    if args.svg:
+        folder = Path(args.svg)
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, svg in charts.items():
+            (folder / f"{name}.svg").write_text(standalone_svg(svg))
+        print(f"{len(charts)} SVG charts written to {folder}/ ({', '.join(charts)})")
     return 0
+
+
+def standalone_svg(svg: str) -> str:
+    """An inline ``<svg>`` element (it carries its namespace) as a file of its own."""
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + svg
 

@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 QWEN_SPECIAL_TOKENS = (
@@ -62,7 +63,7 @@ chart bar line pie title axis legend value values data increase decrease highest
 """
 
 
-def _train_tokenizer(vocab_size: int):
+def _train_tokenizer(vocab_size: int, corpus: str = _CORPUS):
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 
     tok = Tokenizer(models.BPE())
@@ -75,16 +76,43 @@ def _train_tokenizer(vocab_size: int):
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
-    tok.train_from_iterator([_CORPUS] * 4, trainer=trainer)
+    tok.train_from_iterator([corpus] * 4, trainer=trainer)
     return tok
 
 
-def build_tiny(out_dir: str | Path, *, seed: int = 0, vocab_size: int = 1024, image_size: int = 112) -> Path:
-    """Write a tiny Qwen2.5-VL model, tokenizer and processor to ``out_dir``; return it.
+@dataclass(frozen=True)
+class Shape:
+    """The sizes of a small Qwen2.5-VL. Heads are 64 wide (a head size vLLM's CPU kernels accept)."""
 
-    Text: 2 layers, hidden 128, 2 heads of dim 64 (a head size vLLM's CPU kernels accept).
-    Vision: 2 blocks, hidden 64, patch 14, merge 2: a 112x112 picture is 16 tokens.
-    """
+    hidden: int = 128
+    layers: int = 2
+    heads: int = 2
+    kv_heads: int = 1
+    intermediate: int = 256
+    vision_hidden: int = 64
+    vision_depth: int = 2
+    vision_heads: int = 2
+    tie_embeddings: bool = False
+
+
+TINY = Shape()
+"""Text: 2 layers, hidden 128, 2 heads. Vision: 2 blocks, hidden 64, patch 14, merge 2."""
+
+
+def build_tiny(
+    out_dir: str | Path,
+    *,
+    seed: int = 0,
+    vocab_size: int = 1024,
+    image_size: int = 112,
+    shape: Shape = TINY,
+    corpus: str = _CORPUS,
+    meta: dict | None = None,
+    max_pixels: int | None = None,
+) -> Path:
+    """Write a small Qwen2.5-VL model with random weights, its tokenizer (BPE trained on
+    ``corpus``) and processor to ``out_dir``; return it. The processor shrinks pictures to at
+    most ``max_pixels`` (default ``image_size**2``; a 112x112 picture is 16 tokens)."""
     import torch
     from transformers import (
         PreTrainedTokenizerFast,
@@ -96,7 +124,7 @@ def build_tiny(out_dir: str | Path, *, seed: int = 0, vocab_size: int = 1024, im
     )
 
     out_dir = Path(out_dir)
-    raw = _train_tokenizer(vocab_size)
+    raw = _train_tokenizer(vocab_size, corpus)
     tokenizer = PreTrainedTokenizerFast(
         tokenizer_object=raw,
         eos_token="<|im_end|>",
@@ -113,29 +141,29 @@ def build_tiny(out_dir: str | Path, *, seed: int = 0, vocab_size: int = 1024, im
 
     text_config = dict(
         vocab_size=vocab,
-        hidden_size=128,
-        intermediate_size=256,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        num_key_value_heads=1,
+        hidden_size=shape.hidden,
+        intermediate_size=shape.intermediate,
+        num_hidden_layers=shape.layers,
+        num_attention_heads=shape.heads,
+        num_key_value_heads=shape.kv_heads,
         max_position_embeddings=4096,
         rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [8, 12, 12]},
         bos_token_id=ids["<|endoftext|>"],
         eos_token_id=ids["<|im_end|>"],
         pad_token_id=ids["<|endoftext|>"],
-        tie_word_embeddings=False,
+        tie_word_embeddings=shape.tie_embeddings,
     )
     vision_config = dict(
-        depth=2,
-        hidden_size=64,
-        intermediate_size=128,
-        num_heads=2,
-        out_hidden_size=128,
+        depth=shape.vision_depth,
+        hidden_size=shape.vision_hidden,
+        intermediate_size=2 * shape.vision_hidden,
+        num_heads=shape.vision_heads,
+        out_hidden_size=shape.hidden,
         patch_size=14,
         spatial_merge_size=2,
         temporal_patch_size=2,
         window_size=56,
-        fullatt_block_indexes=[1],
+        fullatt_block_indexes=list(range(1, shape.vision_depth, 2)),  # windowed, full, windowed, ... as Qwen
     )
     config = Qwen2_5_VLConfig(
         text_config=text_config,
@@ -147,7 +175,7 @@ def build_tiny(out_dir: str | Path, *, seed: int = 0, vocab_size: int = 1024, im
         bos_token_id=ids["<|endoftext|>"],
         eos_token_id=ids["<|im_end|>"],
         pad_token_id=ids["<|endoftext|>"],
-        tie_word_embeddings=False,
+        tie_word_embeddings=shape.tie_embeddings,
     )
     torch.manual_seed(seed)
     model = Qwen2_5_VLForConditionalGeneration(config)
@@ -155,7 +183,7 @@ def build_tiny(out_dir: str | Path, *, seed: int = 0, vocab_size: int = 1024, im
     model.generation_config.pad_token_id = ids["<|endoftext|>"]
     model.generation_config.bos_token_id = ids["<|endoftext|>"]
 
-    pixels = image_size * image_size
+    pixels = max_pixels or image_size * image_size
     image_processor = Qwen2VLImageProcessor(
         size={"shortest_edge": 56 * 56, "longest_edge": pixels},
         patch_size=14,
@@ -175,7 +203,7 @@ def build_tiny(out_dir: str | Path, *, seed: int = 0, vocab_size: int = 1024, im
     try:
         model.save_pretrained(tmp)
         processor.save_pretrained(tmp)
-        (tmp / "vzframe-tiny.json").write_text(json.dumps({"seed": seed, "vocab_size": vocab_size}))
+        (tmp / "vzframe-tiny.json").write_text(json.dumps({"seed": seed, "vocab_size": vocab_size, **(meta or {})}))
         if out_dir.exists():
             shutil.rmtree(out_dir)
         os.replace(tmp, out_dir)

@@ -1,0 +1,87 @@
+"""``vzframe eval``: the trained model against frozen base-model opponents on fixed games."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+from vzframe.config import ConfigError
+from vzframe.evaluate import RoleRouter, evaluate
+from vzframe.rollout import Generation
+from vzframe.types import Observation
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class Recording:
+    """An engine that answers with its own name and records each call (routing logic only)."""
+
+    def __init__(self, name):
+        self.name, self.calls = name, []
+
+    def generate(self, observations):
+        self.calls.append([o.player for o in observations])
+        return [Generation(f"{self.name}:{o.player}", (1,), 1) for o in observations]
+
+
+def test_role_router_sends_each_role_to_its_engine_in_one_call_and_keeps_order():
+    base, trained = Recording("base"), Recording("trained")
+    roles = ["citizen", "spy", "citizen", "judge", "spy"]
+    observations = [Observation(i, role, "clue", ()) for i, role in enumerate(roles)]
+    out = RoleRouter({"spy": trained}, base).generate(observations)
+    assert [g.text for g in out] == ["base:0", "trained:1", "base:2", "base:3", "trained:4"]
+    assert base.calls == [[0, 2, 3]] and trained.calls == [[1, 4]]
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("eval") / "run"
+    cmd = [sys.executable, "-m", "vzframe", "run", "games.spy", "schedulers.hysteresis", "steps=2", "games_per_step=2",
+           "checkpoint_every=1", "rollout.max_new_tokens=8", "train.lr=1e-2", f"output_dir={out}", "--quiet"]
+    result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return out
+
+
+def test_eval_plays_the_same_seeded_games_in_every_matchup(run):
+    report = evaluate(run, games=3, seed=5)
+    assert report["step"] == 2 and set(report["matchups"]) == {"base", "trained citizen", "trained spy"}
+    assert json.loads((run / "eval-step-2.json").read_text()) == report
+    games = defaultdict(list)
+    for line in (run / "eval-step-2.episodes.jsonl").read_text().splitlines():
+        row = json.loads(line)
+        games[row["matchup"]].append((row["seed"], row["info"]["image"], row["info"]["spy"]))
+    assert games["base"] == games["trained citizen"] == games["trained spy"] and len(games["base"]) == 3
+    # held-out: not the run's pictures (the run's image source has the run's seed, 0)
+    assert all(image.startswith("clevr_toy:5:") for _, image, _ in games["base"])
+    for m in report["matchups"].values():
+        assert 0 <= m["acc"] <= 1 and 0 <= m["spy_caught"] <= 1
+    assert set(report["headline"]) == {"citizen accuracy", "spy survival"}
+    assert report["headline"]["spy survival"]["base"] == 1 - report["matchups"]["base"]["spy_caught"]
+
+
+def test_eval_is_reproducible(run):
+    first = evaluate(run, games=2, seed=9, step=1)
+    assert evaluate(run, games=2, seed=9, step=1)["matchups"] == first["matchups"]
+
+
+def test_eval_needs_a_run_with_a_checkpoint(tmp_path):
+    with pytest.raises(ConfigError, match="no config.yaml"):
+        evaluate(tmp_path)
+    (tmp_path / "config.yaml").write_text("steps: 1\n")
+    with pytest.raises(ConfigError, match="no complete checkpoint"):
+        evaluate(tmp_path)
+
+
+def test_eval_command_prints_the_side_by_side_table(run, capsys):
+    from vzframe.cli import main
+
+    assert main(["eval", str(run), "--games", "2", "--seed", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "citizen accuracy: base" in out and "spy survival: base" in out and "trained spy" in out
+    assert json.loads((run / "eval-step-2.json").read_text())["seed"] == 3
