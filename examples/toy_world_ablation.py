@@ -3,8 +3,8 @@ self-play, several seeds each, on the shipped toy base (docs/toy-world.md).
 
     python examples/toy_world_ablation.py --out runs/toy-ablation [--steps 80] [--seeds 0 1 2] [--jobs 2]
 
-Every run is `vzframe run games.spy schedulers.X --config examples/toy-world.yaml seed=S
-steps=N`, then `vzframe eval` on held-out games against frozen base opponents. A run that
+Every run is `vzframe run --config examples/toy-world.yaml plugins=[games.spy,schedulers.X]
+seed=S steps=N`, then `vzframe eval` on held-out games against frozen base opponents. A run that
 already finished is kept, one that was cut off is resumed, so the script can be restarted at
 any point. At the end: `vzframe compare` of every run (HTML, and SVG charts with --svg) and a
 table of held-out citizen accuracy and spy survival per scheduler, mean and spread over seeds.
@@ -40,7 +40,8 @@ def one_run(out: Path, scheduler: str, seed: int, args: argparse.Namespace, thre
     if not done and (run / "config.yaml").exists():
         vz("resume", str(run), f"steps={args.steps}", "--quiet", threads=threads)
     elif not done:
-        vz("run", "games.spy", f"schedulers.{scheduler}", "--config", str(ROOT / "examples/toy-world.yaml"),
+        # plugins=[...] replaces the YAML's list (positional names would add a second scheduler)
+        vz("run", "--config", str(ROOT / "examples/toy-world.yaml"), f"plugins=[games.spy,schedulers.{scheduler}]",
            f"seed={seed}", f"steps={args.steps}", f"output_dir={run}", "--quiet", threads=threads)  # fmt: skip
     report = run / f"eval-step-{args.steps}.json"
     if not report.exists():
