@@ -143,7 +143,7 @@ def register_commands(subparsers) -> None:
         help="write a contact sheet of an image source's pictures",
         description="Write a contact sheet, e.g. `vzframe images preview clevr --n 8 --spy-image modified out.png changes=3`.",
     )
-    p.add_argument("name", help="image source: clevr, charts, folder, shapes, or one a plugin adds")
+    p.add_argument("name", help="image source: clevr, clevr_toy, charts, folder, shapes, or one a plugin adds")
     p.add_argument("items", nargs="+", metavar="OUT.png|key=value", help="the sheet to write, and image_source settings")
     p.add_argument("--n", type=int, default=16, help="pictures to show (default 16)")
     p.add_argument("--start", type=int, default=0, help="index of the first picture (default 0)")

@@ -68,7 +68,7 @@ def test_folder_source_with_blank_spy_pictures(tmp_path):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["nope", "x.png"], "Unknown image source 'nope'. Available: charts, clevr, folder, shapes"),
+        (["nope", "x.png"], "Unknown image source 'nope'. Available: charts, clevr, clevr_toy, folder, shapes"),
         (["charts", "--spy-image", "modified", "x.png"], "needs an image source that renders twins"),
         (["clevr", "x.png", "objects=3"], "Unknown config key 'image_source.objects'"),
         (["folder", "x.png"], "set image_source.path=DIR"),
