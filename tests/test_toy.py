@@ -83,6 +83,7 @@ def test_the_build_is_deterministic_and_loads(tmp_path):
     digest = lambda p: hashlib.sha256((p / "model.safetensors").read_bytes()).hexdigest()  # noqa: E731
     assert digest(a) == digest(b)
     stamp = json.loads((a / "vzframe-toy.json").read_text())
+    assert not (a / "vzframe-tiny.json").exists()  # the shipped directory has only the toy stamp
     assert stamp["warm_start"]["game_steps"] == 2 and stamp["images"] == TOY_IMAGES
     model = AutoModelForImageTextToText.from_pretrained(a)
     assert model.config.text_config.num_hidden_layers == TOY_SHAPE.layers

@@ -8,6 +8,7 @@ ordinary Hugging Face directory: ``AutoModelForImageTextToText.from_pretrained(D
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -107,7 +108,6 @@ def build_tiny(
     image_size: int = 112,
     shape: Shape = TINY,
     corpus: str = _CORPUS,
-    meta: dict | None = None,
     max_pixels: int | None = None,
 ) -> Path:
     """Write a small Qwen2.5-VL model with random weights, its tokenizer (BPE trained on
@@ -197,19 +197,26 @@ def build_tiny(
         chat_template=CHAT_TEMPLATE,
     )
 
-    # Write beside the target and rename, so a half-built model is never picked up.
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".tiny-", dir=out_dir.parent))
-    try:
+    with written_atomically(out_dir, prefix=".tiny-") as tmp:
         model.save_pretrained(tmp)
         processor.save_pretrained(tmp)
-        (tmp / "vzframe-tiny.json").write_text(json.dumps({"seed": seed, "vocab_size": vocab_size, **(meta or {})}))
+        (tmp / "vzframe-tiny.json").write_text(json.dumps({"seed": seed, "vocab_size": vocab_size}))
+    return out_dir
+
+
+@contextlib.contextmanager
+def written_atomically(out_dir: Path, *, prefix: str):
+    """Yield a fresh directory beside ``out_dir``; on success it replaces ``out_dir`` in one
+    rename, so a half-built model is never picked up. On error it is removed."""
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=prefix, dir=out_dir.parent))
+    try:
+        yield tmp
         if out_dir.exists():
             shutil.rmtree(out_dir)
         os.replace(tmp, out_dir)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return out_dir
 
 
 def default_model_dir() -> Path:
