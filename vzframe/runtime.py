@@ -214,7 +214,7 @@ def prepare_output_dir(setup: Setup, *, resume: bool = False) -> Path:
         )
     try:
         out.mkdir(parents=True, exist_ok=True)
-        probe = out / ".write-test"
+        probe = out / f".write-test.rank{dist.rank()}"  # one per rank: ranks probe at once
         probe.write_text("ok")
         probe.unlink()
     except OSError as exc:
