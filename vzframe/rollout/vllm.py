@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-from vzframe.rollout import Generation
+from vzframe.rollout import Generation, render_prompt
 from vzframe.rollout.hf import vision_token_ids
 from vzframe.types import Observation
 
@@ -81,8 +81,7 @@ class VLLMEngine:
             return []
         prompts = []
         for obs in observations:
-            text = self.processor.apply_chat_template(list(obs.messages), add_generation_prompt=True, tokenize=False)
-            prompt: dict[str, Any] = {"prompt": text}
+            prompt: dict[str, Any] = {"prompt": render_prompt(self.processor, obs.messages)}
             if obs.images:
                 prompt["multi_modal_data"] = {"image": [item.image for item in obs.images]}
             prompts.append(prompt)
