@@ -8,7 +8,17 @@ or whose shorter side is below ``min_side`` are skipped, with one warning that g
 count and the first few paths. A missing folder, or one with no usable picture, is an error
 before training starts. Pictures are served in sorted path order (or a seeded shuffle, a new
 order each pass), scaled down to at most ``max_pixels`` with the aspect ratio kept and both
-sides multiples of 28, and cycle when exhausted. Ids are ``folder:RELATIVE/PATH.jpg``.
+sides multiples of 28, and cycle when exhausted. Ids are ``folder:RELATIVE/PATH.jpg``; a
+file name that is not valid UTF-8 keeps its undecodable bytes as lone surrogates
+(``os.fsdecode``), which the run and the report handle.
+
+Large pictures are decoded at a reduced size: a JPEG at 1/2, 1/4 or 1/8 scale (``draft``),
+any other format in full once and then shrunk by an integer factor (``reduce``) before it is
+converted, so the scan and a draw hold one decode at most, of a JPEG a small one. A picture
+that would need more than ``max_decode_pixels`` pixels decoded (100 megapixels by default:
+a PNG that size takes 400 MB decoded, twice that with transparency; counted from the file's
+header) is skipped with the other unusable files, never decoded. Pillow's own limit applies on top: a file over
+``2 * Image.MAX_IMAGE_PIXELS`` pixels (about 179 megapixels) is skipped too, even a JPEG.
 
 If ``path`` is a Hugging Face ``datasets`` directory (made with ``save_to_disk``) and the
 optional ``datasets`` package is installed, its image column is served instead (ids
@@ -36,10 +46,16 @@ PATCH = 28
 """Both sides of a served picture are multiples of this (Qwen-VL's patch grid)."""
 SHOWN = 5
 """How many skipped paths the warning names."""
+REDUCIBLE = ("L", "LA", "RGB", "RGBA", "CMYK", "YCbCr")
+"""Modes ``Image.reduce`` averages correctly; others (palette, 1-bit, 16-bit) are converted first."""
 
 
 class SkippedFilesWarning(UserWarning):
     """Some files in the image folder were not usable pictures and are skipped."""
+
+
+class TooLargeError(ValueError):
+    """Decoding the picture would take more than ``max_decode_pixels`` pixels."""
 
 
 class Config(BaseModel):
@@ -53,6 +69,8 @@ class Config(BaseModel):
     """Pixel budget: larger pictures are scaled down to at most this many pixels, aspect kept."""
     min_side: int = Field(32, ge=1)
     """Pictures whose shorter side is below this many pixels are skipped as too small."""
+    max_decode_pixels: int = Field(100_000_000, ge=PATCH * PATCH * 4)
+    """Pictures that would need more pixels than this decoded at once are skipped (a JPEG is decoded at up to 1/8 scale)."""
     shuffle: bool = False
     """Serve in a seeded random order (a new order each pass) instead of sorted by path."""
     split: str = "train"
@@ -80,7 +98,7 @@ def fit(width: int, height: int, max_pixels: int) -> tuple[int, int]:
 def to_rgb(image: Image.Image) -> Image.Image:
     """Upright RGB: EXIF rotation applied, transparency flattened onto white."""
     image = ImageOps.exif_transpose(image)
-    if image.mode in ("RGBA", "LA") or (image.mode == "P" and "transparency" in image.info):
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
         rgba = image.convert("RGBA")
         flat = Image.new("RGB", rgba.size, "white")
         flat.paste(rgba, mask=rgba.getchannel("A"))
@@ -88,19 +106,63 @@ def to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
-def check_file(path: Path, min_side: int) -> str | None:
-    """Why ``path`` is not a usable picture, or None if it is. Decodes it (a JPEG at a
-    reduced scale, which still reads every byte), so truncated files are caught here."""
+def open_image(source: Any) -> Image.Image:
+    """``Image.open`` without Pillow's decompression-bomb warning: ``decode`` applies its own
+    cap. Pillow's error, over twice its limit, is still raised."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        return Image.open(source)
+
+
+def turned(image: Image.Image) -> bool:
+    """Whether the picture's EXIF orientation swaps its sides (a quarter turn)."""
+    return image.getexif().get(0x0112, 1) in (5, 6, 7, 8)
+
+
+def stored_fit(size: tuple[int, int], turn: bool, max_pixels: int) -> tuple[int, int]:
+    """``fit`` of the upright picture, as a size of the picture stored in the file."""
+    return fit(*size[::-1], max_pixels)[::-1] if turn else fit(*size, max_pixels)
+
+
+def decode(image: Image.Image, max_pixels: int, max_decode_pixels: int) -> tuple[Image.Image, tuple[int, int]]:
+    """The picture as upright RGB, decoded at a reduced size still at least its served size
+    (``fit``), and its full upright size. Raises ``TooLargeError`` before decoding anything
+    when more than ``max_decode_pixels`` pixels would have to be decoded at once."""
+    size = image.size
+    # Pillow finds a PNG's EXIF chunk that follows the pixel data only by decoding them all.
+    exif_first = image.format != "PNG" or "exif" in image.info
+    turn = exif_first and turned(image)
+    image.draft("RGB", stored_fit(size, turn, max_pixels))  # JPEG: decode at 1/2, 1/4 or 1/8 scale, still >= that
+    if getattr(image, "tile", None) and image.width * image.height > max_decode_pixels:
+        raise TooLargeError(
+            f"too large to decode ({size[0]}x{size[1]} needs {image.width * image.height:,} pixels decoded; "
+            f"max_decode_pixels={max_decode_pixels})"
+        )
+    image.load()
+    turn = turn if exif_first else turned(image)
+    target = stored_fit(size, turn, max_pixels)
+    factor = min(image.width // target[0], image.height // target[1]) // 2  # keep >= 2x the target for LANCZOS
+    if factor >= 2:
+        image = (image if image.mode in REDUCIBLE else to_rgb(image)).reduce(factor)
+    return to_rgb(image), (size[::-1] if turn else size)
+
+
+def check_file(path: Path, config: Config) -> str | None:
+    """Why ``path`` is not a usable picture, or None if it is. Decodes it as ``get`` will (a
+    JPEG at a reduced scale, which still reads every byte), so truncated files are caught here."""
     try:
-        with Image.open(path) as image:
+        with open_image(path) as image:
             w, h = image.size
-            if min(w, h) < min_side:
-                return f"too small ({w}x{h}, min_side={min_side})"
-            image.draft("RGB", (min_side, min_side))
-            image.load()
+            if min(w, h) < config.min_side:
+                return f"too small ({w}x{h}, min_side={config.min_side})"
+            decode(image, config.max_pixels, config.max_decode_pixels)
     except Image.UnidentifiedImageError:
         return "not an image"
-    except Exception as exc:  # truncated, corrupt, decompression bomb, unreadable
+    except TooLargeError as exc:
+        return str(exc)
+    except Image.DecompressionBombError as exc:
+        return f"too large to decode ({exc})"
+    except Exception as exc:  # truncated, corrupt, unreadable
         return f"unreadable ({type(exc).__name__}: {exc})"
     return None
 
@@ -145,7 +207,7 @@ class FolderSource:
         )
         good = []
         for name in files:
-            reason = check_file(self.root / name, self.config.min_side)
+            reason = check_file(self.root / name, self.config)
             if reason is None:
                 good.append(name)
             else:
@@ -194,20 +256,14 @@ class FolderSource:
         return positions
 
     def _load(self, name: str) -> tuple[Image.Image, tuple[int, int]]:
-        """The picture, upright RGB and roughly decoded at its served size, and its full size."""
+        """The picture, upright RGB and decoded at roughly its served size, and its full size."""
         if self._dataset is None:
-            image = Image.open(self.root / name)
+            image = open_image(self.root / name)
         else:
             image = self._dataset[int(name)][self._column]
             if isinstance(image, dict):  # undecoded: {"bytes": ..., "path": ...}
-                image = Image.open(io.BytesIO(image["bytes"]) if image.get("bytes") else image["path"])
-        w, h = image.size
-        turned = image.getexif().get(0x0112, 1) in (5, 6, 7, 8)  # EXIF orientations that swap the sides
-        if turned:
-            w, h = h, w
-        size = fit(w, h, self.config.max_pixels)
-        image.draft("RGB", size[::-1] if turned else size)  # JPEG: decode at a reduced scale still >= size
-        return to_rgb(image), (w, h)
+                image = open_image(io.BytesIO(image["bytes"]) if image.get("bytes") else image["path"])
+        return decode(image, self.config.max_pixels, self.config.max_decode_pixels)
 
     def get(self, index: int) -> ImageItem:
         if index < 0:

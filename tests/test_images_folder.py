@@ -6,16 +6,21 @@ import doctest
 import io
 import json
 import math
+import os
+import subprocess
 import sys
 import types
 import warnings
+from pathlib import Path
 
 import pytest
-from PIL import Image
+from PIL import Image, ImageFile
 
 import plugins.folder
 from plugins.folder import PATCH, Config, FolderSource, SkippedFilesWarning
 from vzframe.config import ConfigError
+
+ROOT = Path(__file__).resolve().parents[1]
 
 GOOD = {  # relative path -> (size, mode, format)
     "a.jpg": ((640, 480), "RGB", "JPEG"),
@@ -200,3 +205,94 @@ def test_a_resumed_cursor_continues_with_the_same_pictures(folder):
     ids = [straight.draw().id for _ in range(12)]
     resumed = ImageCursor(make(folder, seed=9, shuffle=True), rank=0, world=1, position=7)
     assert [resumed.draw().id for _ in range(5)] == ids[7:]
+
+
+def test_a_file_name_that_is_not_utf8_is_served_and_saved(tmp_path):
+    """``os.fsdecode`` keeps undecodable bytes as lone surrogates; the run names its picture
+    file after the id anyway (``image_filename``, ``save_images``)."""
+    from vzframe.runtime import image_filename, save_images
+
+    pictures = tmp_path / "pictures"
+    pictures.mkdir()
+    try:
+        fd = os.open(os.fsencode(pictures) + b"/\xff\xfe.png", os.O_WRONLY | os.O_CREAT, 0o644)
+    except OSError:  # a file system that only takes UTF-8 names
+        pytest.skip("this file system refuses non-UTF-8 file names")
+    with os.fdopen(fd, "wb") as f:
+        f.write(_encoded((64, 48), "RGB", "PNG"))
+    item = make(pictures).get(0)
+    assert item.id == "folder:\udcff\udcfe.png" and item.image.size == (84, 56)
+    name = image_filename(item.id)
+    assert name.isascii() and name.endswith(".png")
+    out = tmp_path / "run"
+    out.mkdir()
+    save_images(out, [types.SimpleNamespace(images=[item]), types.SimpleNamespace(images=[item])])
+    assert [p.name for p in (out / "images").iterdir()] == [name]
+    assert Image.open(out / "images" / name).size == (84, 56)
+    assert json.loads(json.dumps({"images": [item.id]})) == {"images": [item.id]}  # how episodes.jsonl keeps it
+
+
+MEASURE = """
+import json, re, sys, warnings
+from PIL import Image
+from plugins.folder import Config, FolderSource
+
+def peak_mb(step):  # Linux: reset the peak resident size, run step, read the peak back
+    status = lambda key: int(re.search(key + r":\\s+(\\d+) kB", open("/proc/self/status").read())[1]) / 1024
+    open("/proc/self/clear_refs", "w").write("5")
+    start = status("VmRSS")
+    out = step()
+    return out, status("VmHWM") - start
+
+warnings.simplefilter("error", Image.DecompressionBombWarning)
+source, scan = peak_mb(lambda: FolderSource(Config(path=sys.argv[1]), seed=0))
+item, draw = peak_mb(lambda: source.get(0))
+print(json.dumps({"size": item.image.size, "scan": scan, "draw": draw}))
+"""
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/clear_refs"), reason="measures peak memory through Linux's /proc")
+@pytest.mark.parametrize(
+    ("name", "size", "mode", "bound_mb"),
+    [
+        ("big.jpg", (6000, 6000), "L", 20),  # decoded at 1/8 scale, 750x750 (the full picture is 36 MB)
+        ("big.png", (4000, 4000), "RGB", 80),  # one full decode, 64 MB (three copies, 190 MB, before)
+    ],
+)
+def test_a_big_picture_is_decoded_at_a_reduced_size(tmp_path, name, size, mode, bound_mb):
+    """Peak memory of the scan and of one draw stay near one reduced decode, measured in a
+    fresh process (Pillow's pixel buffers are invisible to ``tracemalloc``)."""
+    Image.new(mode, size, 90).save(tmp_path / name)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-c", MEASURE, str(tmp_path)], capture_output=True, text=True, env=env, cwd=ROOT, check=True)
+    measured = json.loads(done.stdout)
+    assert tuple(measured["size"]) == (448, 448)
+    assert measured["scan"] < bound_mb and measured["draw"] < bound_mb, measured
+
+
+def test_a_picture_over_the_decode_cap_is_skipped_before_decoding(tmp_path, monkeypatch):
+    """The cap counts pixels decoded: a JPEG shrinks while it decodes, so only the PNG of the
+    same size is over it. The skipped one is never decoded."""
+    Image.new("RGB", (600, 600), "red").save(tmp_path / "a.jpg")
+    Image.new("RGB", (600, 600), "red").save(tmp_path / "b.png")
+    load = ImageFile.ImageFile.load
+    monkeypatch.setattr(ImageFile.ImageFile, "load", lambda self: pytest.fail("decoded") if self.format == "PNG" else load(self))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        src = FolderSource(Config(path=str(tmp_path), max_pixels=112 * 112, max_decode_pixels=100_000), seed=0)
+    assert src.names == ["a.jpg"]
+    (skipped,) = [str(w.message) for w in caught if issubclass(w.category, SkippedFilesWarning)]
+    assert "b.png (too large to decode (600x600 needs 360,000 pixels decoded; max_decode_pixels=100000))" in skipped
+
+
+def test_pillows_decompression_bomb_limit_skips_and_never_crashes(tmp_path, monkeypatch):
+    Image.new("RGB", (600, 400), "red").save(tmp_path / "a.jpg")
+    Image.new("RGB", (700, 700), "red").save(tmp_path / "b.jpg")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 200_000)  # a.jpg: Pillow warns; b.jpg: over twice, Pillow's error
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        warnings.simplefilter("always", SkippedFilesWarning)
+        src = FolderSource(Config(path=str(tmp_path)), seed=0)
+        assert src.get(0).id == "folder:a.jpg"
+    (skipped,) = [str(w.message) for w in caught]
+    assert "b.jpg (too large to decode (Image size (490000 pixels) exceeds limit" in skipped

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 from pathlib import Path
 
@@ -120,6 +121,22 @@ def test_report_bad_steps_spec_is_a_clear_error(tmp_path, capsys):
     assert "--steps '1,x'" in capsys.readouterr().err
 
 
+def test_report_steps_ranges_are_never_expanded_and_bad_ranges_fail_with_exit_code_2(tmp_path, capsys):
+    run = make_run(tmp_path / "run")
+    html = report(run, "--steps", "10-99999999999")  # a set of its steps would take minutes and gigabytes
+    assert re.findall(r'id="step-(\d+)"', html) == ["10", "11"]
+    html = report(run, "--steps", "3,40-50,60")
+    assert re.findall(r'id="step-(\d+)"', html) == ["3"]
+    assert "the run has no step 40-50,60" in capsys.readouterr().err
+    for spec, message in [("5-1", "runs backwards"), ("-2", "is negative"), ("x", "not a step or a range"),
+                          ("40-50,60", "--steps 40-50,60 matches none of the run's 12 steps (it has steps 0 to 11)")]:  # fmt: skip
+        (run / "report.html").unlink(missing_ok=True)
+        assert main(["report", str(run), "--steps", spec], plugins=PLUGINS) == 2, spec
+        err = capsys.readouterr().err
+        assert err.startswith("error: --steps ") and message in err and "Traceback" not in err, err
+        assert not (run / "report.html").exists()
+
+
 def test_report_missing_directory_fails_with_exit_code_2(tmp_path, capsys):
     assert main(["report", str(tmp_path / "nope")], plugins=PLUGINS) == 2
     err = capsys.readouterr().err
@@ -206,10 +223,22 @@ def test_esc_makes_control_characters_visible_and_drops_lone_surrogates():
 
 
 def test_parse_steps():
-    assert parse_steps("0, 3-5,3") == [0, 3, 4, 5]
+    assert parse_steps("0, 3-5,3") == [range(0, 1), range(3, 6), range(3, 4)]
     assert parse_steps("all") is None
-    with pytest.raises(ConfigError, match="not a step or a range"):
-        parse_steps("a-b")
+    assert parse_steps("0-99999999999") == [range(0, 100000000000)]  # a range, never a set of its steps
+    for spec, message in [
+        ("a-b", "'a-b' is not a step or a range"),
+        ("1-", "'1-' is not a step or a range"),
+        ("\u0665", "is not a step or a range"),  # an Arabic-Indic digit: int() takes it, --steps does not
+        ("9" * 5000, "is not a step or a range"),
+        ("-3", "'-3' is negative; steps count from 0"),
+        ("2--1", "'2--1' is negative"),
+        ("5-1", "the range '5-1' runs backwards; write it low-high (1-5)"),
+        (" , ", "names no step"),
+    ]:
+        with pytest.raises(ConfigError, match=re.escape(message)) as caught:
+            parse_steps(spec)
+        assert str(caught.value).startswith("--steps ") and "--steps 0,10,20-25" in str(caught.value), spec
 
 
 def test_svg_helpers_segments_ticks_gaps_and_downsampling():
@@ -237,3 +266,24 @@ def test_a_long_switch_heavy_run_keeps_the_page_small(tmp_path):
 def test_a_fixed_rate_range_widens_for_values_outside_it():
     svg = line_chart("t", [Series("s", [0, 1], [0.5, 1.5], "#000")], y_range=(0.0, 1.0))
     assert ">1.5</text>" in svg
+
+
+def test_report_of_a_non_utf8_run_folder_and_image_id(tmp_path, capsys):
+    """A folder image source turns a file name that is not UTF-8 into an id with lone
+    surrogates (``os.fsdecode``); the run folder's own name can be one too."""
+    try:
+        run = make_run(tmp_path / os.fsdecode(b"run-\xff"))
+    except (OSError, UnicodeEncodeError):  # a file system that only takes UTF-8 names
+        pytest.skip("this file system refuses non-UTF-8 file names")
+    picture = "folder:\udcff\udcfe.png"
+    Image.new("RGB", (56, 56), "blue").save(run / "images" / image_filename(picture))
+    episode = {"step": 0, "phase": "decision", "rank": 0, "game": "spy", "seed": 7, "roles": ["citizen"], "info": {"image": picture},
+               "turns": [{"index": 0, "player": 1, "role": "citizen", "stage": "clue", "prompt": "[user] <image>", "images": [picture],
+                          "completion": "blue \udcff", "action": {"kind": "clue", "value": "blue"}, "reward": 0.0, "advantage": 0.0}]}  # fmt: skip
+    with open(run / "episodes.jsonl", "a") as f:  # as the run writes it: json.dumps escapes the surrogates
+        f.write(json.dumps(episode) + "\n")
+    assert list(load_run(run).episodes())[-1] == episode  # and they come back unchanged
+    html = report(run, "--steps", "0")
+    assert "folder:\ufffd\ufffd.png" in html and "blue \ufffd" in html and "run-\ufffd" in html
+    assert html.count("data:image/") == 3  # found under the same file name the run saved it as
+    assert "Report written to " in capsys.readouterr().out

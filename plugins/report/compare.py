@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 
 from plugins.report.charts import figures_table, run_segments, series, y_range_for
-from plugins.report.page import esc, page, warnings_box
+from plugins.report.page import esc, page, printable, warnings_box
 from plugins.report.report import write_html
 from plugins.report.runs import Run, label_runs, load_run
 from plugins.report.svg import LINE_COLORS, line_chart, phase_colors, timeline
@@ -100,16 +100,16 @@ def cmd_compare(args: argparse.Namespace) -> int:
     html = build_compare(runs, last_n=args.last, charts=charts)
     out = Path(args.out)
     write_html(out, html)
-    print(f"Comparison of {len(runs)} runs written to {out} ({len(html.encode('utf-8')) / 1024:.0f} KiB)")
+    print(f"Comparison of {len(runs)} runs written to {printable(out)} ({len(html.encode('utf-8')) / 1024:.0f} KiB)")
     if args.png:
         screenshot(out, Path(args.png))
-        print(f"PNG written to {args.png}")
+        print(f"PNG written to {printable(args.png)}")
     if args.svg:
         folder = Path(args.svg)
         folder.mkdir(parents=True, exist_ok=True)
         for name, svg in charts.items():
             (folder / f"{name}.svg").write_text(standalone_svg(svg))
-        print(f"{len(charts)} SVG charts written to {folder}/ ({', '.join(charts)})")
+        print(f"{len(charts)} SVG charts written to {printable(folder)}/ ({', '.join(charts)})")
     return 0
 
 

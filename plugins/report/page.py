@@ -17,10 +17,20 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
+def printable(value: object) -> str:
+    """``value`` as text any UTF-8 stream can write: lone surrogates (from a file name that is
+    not UTF-8, through ``os.fsdecode``) become U+FFFD.
+
+    >>> printable("run-\\udcff")
+    'run-\ufffd'
+    """
+    return _SURROGATE.sub("\ufffd", str(value))
+
+
 def esc(value: object) -> str:
     """``value`` as text that is safe inside HTML elements and quoted attributes. Control
     characters become visible symbols (U+2400 block), lone surrogates become U+FFFD."""
-    text = _SURROGATE.sub("\ufffd", str(value))
+    text = printable(value)
     text = _CONTROL.sub(lambda m: chr(0x2421) if m.group() == "\x7f" else chr(0x2400 + ord(m.group())), text)
     return html.escape(text, quote=True)
 

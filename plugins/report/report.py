@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from plugins.report.charts import figures_table, run_segments, series, switch_text, y_range_for
-from plugins.report.page import esc, page, warnings_box
+from plugins.report.page import esc, page, printable, warnings_box
 from plugins.report.runs import Run, load_run
 from plugins.report.svg import LINE_COLORS, Segment, line_chart, phase_colors, timeline
 from plugins.report.transcripts import ImageStore, choose_steps, collect_games, parse_steps, render_step, role_classes
@@ -70,12 +70,12 @@ SCRIPT = """
 
 def build_report(run: Run, *, max_games: int = 40, steps: str = "", image_px: int = 160) -> str:
     """The report page of ``run`` as HTML text."""
+    wanted = parse_steps(steps) if steps else None  # first, so a bad --steps fails at once
     colors = phase_colors(run.phases)
     segs = run_segments(run)
     charts = [_chart(run, title, keys, segs, colors) for title, keys in CHARTS]
     charts_html = "".join(f'<div class="card">{c}</div>' for c in charts if c)
 
-    wanted = parse_steps(steps) if steps else None
     games_per_step = int(run.config.get("games_per_step") or 1)
     shown = choose_steps(run, wanted, max_games, games_per_step)
     games = collect_games(run, shown, max_games)
@@ -152,7 +152,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     html = build_report(run, max_games=args.max_games, steps=args.steps or "", image_px=args.image_size)
     out = Path(args.out) if args.out else run.path / "report.html"
     write_html(out, html)
-    print(f"Report written to {out} ({len(html.encode('utf-8')) / 1024:.0f} KiB, {time.perf_counter() - start:.2f} s)")
+    print(f"Report written to {printable(out)} ({len(html.encode('utf-8')) / 1024:.0f} KiB, {time.perf_counter() - start:.2f} s)")
     return 0
 
 

@@ -17,13 +17,14 @@ from typing import Any
 
 import yaml
 
+from plugins.report.page import printable
 from vzframe.config import ConfigError
 
 Warn = Callable[[str], None]
 
 
 def warn_stderr(message: str) -> None:
-    print(f"warning: {message}", file=sys.stderr)
+    print(f"warning: {printable(message)}", file=sys.stderr)
 
 
 def read_jsonl(path: Path, warn: Warn) -> Iterator[dict[str, Any]]:

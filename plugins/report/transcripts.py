@@ -11,6 +11,8 @@ from __future__ import annotations
 import base64
 import io
 import json
+import re
+from bisect import bisect_left
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -22,42 +24,73 @@ from plugins.report.runs import Run, as_float
 from vzframe.config import ConfigError
 from vzframe.runtime import image_filename
 
-
 # --------------------------------------------------------------------------------------
 # Which games to show
 # --------------------------------------------------------------------------------------
-def parse_steps(spec: str) -> list[int] | None:
-    """``"0,5,10-20"`` -> those steps; ``"all"`` -> None (every step)."""
+STEP_RANGE = re.compile(r"(\d+)(?:\s*-\s*(\d+))?", re.ASCII)
+"""One item of ``--steps``: a step ``N`` or an inclusive range ``LO-HI``."""
+STEPS_FORM = "write steps from 0 and ranges low-high, e.g. --steps 0,10,20-25, or --steps all"
+
+
+def parse_steps(spec: str) -> list[range] | None:
+    """The ranges that ``--steps`` names, never expanded (``0-99999999999`` costs nothing);
+    ``"all"`` -> None (every step). Anything else is a ConfigError naming the flag.
+
+    >>> parse_steps("0, 3-5,3")
+    [range(0, 1), range(3, 6), range(3, 4)]
+    """
     if spec.strip().lower() == "all":
         return None
-    steps: set[int] = set()
+    ranges = []
     for part in filter(None, (p.strip() for p in spec.split(","))):
-        lo, sep, hi = part.partition("-")
+        match = STEP_RANGE.fullmatch(part)
+        if match is None:
+            negative = re.fullmatch(r"(\d+\s*-\s*)?-\s*\d+", part, re.ASCII)
+            what = "is negative; steps count from 0" if negative else "is not a step or a range"
+            raise ConfigError(f"--steps {spec!r}: {part!r} {what}; {STEPS_FORM}")
         try:
-            steps.update(range(int(lo), int(hi) + 1) if sep else [int(lo)])
-        except ValueError:
-            raise ConfigError(f"--steps {spec!r}: {part!r} is not a step or a range; write e.g. --steps 0,10,20-25 or --steps all") from None
-    return sorted(steps)
+            lo, hi = int(match[1]), int(match[2] or match[1])
+        except ValueError:  # more digits than int() accepts
+            raise ConfigError(f"--steps {spec!r}: {part[:20]!r}... is not a step or a range; {STEPS_FORM}") from None
+        if hi < lo:
+            raise ConfigError(f"--steps {spec!r}: the range {part!r} runs backwards; write it low-high ({hi}-{lo}), e.g. --steps 0,10,20-25")
+        ranges.append(range(lo, hi + 1))
+    if not ranges:
+        raise ConfigError(f"--steps {spec!r} names no step; {STEPS_FORM}")
+    return ranges
 
 
-def choose_steps(run: Run, wanted: list[int] | None, max_games: int, games_per_step: int) -> list[int]:
-    """The steps whose games are embedded: ``wanted`` (or every step), thinned to an evenly
-    spaced subset (first and last included) so that about ``max_games`` games fit."""
+def choose_steps(run: Run, wanted: list[range] | None, max_games: int, games_per_step: int) -> list[int]:
+    """The steps whose games are embedded: those of the run in ``wanted`` (or every step),
+    thinned to an evenly spaced subset (first and last included) so that about
+    ``max_games`` games fit. Steps the run does not have are named in a warning; a ConfigError
+    if ``wanted`` matches none of them."""
     if max_games <= 0:
         return []
-    available = run.steps
+    available = run.steps  # sorted
     if wanted is not None:
-        wanted_set = set(wanted)
-        missing = sorted(wanted_set - set(available))
-        if missing:
-            run.warn(f"--steps: the run has no step {', '.join(map(str, missing[:10]))}{' ...' if len(missing) > 10 else ''}")
-        available = [s for s in available if s in wanted_set]
+        hits = [available[bisect_left(available, r.start) : bisect_left(available, r.stop)] for r in wanted]
+        empty = [r for r, hit in zip(wanted, hits) if not hit]
+        if len(empty) == len(wanted):
+            raise ConfigError(
+                f"--steps {_ranges_text(wanted)} matches none of the run's {len(available)} steps "
+                f"(it has steps {available[0]} to {available[-1]}); choose steps in that span, or --steps all."
+            )
+        if empty:
+            run.warn(f"--steps: the run has no step {_ranges_text(empty)}")
+        available = sorted({s for hit in hits for s in hit})
     k = min(len(available), max(1, max_games // max(1, games_per_step)))
     if k >= len(available):
         return available
     if k == 1:
         return [available[-1]]
     return sorted({available[round(i * (len(available) - 1) / (k - 1))] for i in range(k)})
+
+
+def _ranges_text(ranges: Sequence[range], most: int = 10) -> str:
+    """``[range(3, 4), range(5, 7)]`` -> ``"3,5-6"``; ``...`` after the first ``most``."""
+    text = ",".join(str(r.start) if len(r) == 1 else f"{r.start}-{r.stop - 1}" for r in ranges[:most])
+    return text + (",..." if len(ranges) > most else "")
 
 
 def collect_games(run: Run, steps: Sequence[int], max_games: int) -> dict[int, list[dict[str, Any]]]:
