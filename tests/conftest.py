@@ -41,3 +41,15 @@ def make_image(i: int = 0, size: int = 56) -> ImageItem:
 
     colors = ["red", "green", "blue", "orange", "purple", "cyan"]
     return ImageItem(id=f"test:{i}", image=Image.new("RGB", (size, size), colors[i % len(colors)]))
+
+
+@pytest.fixture(scope="session")
+def reference(tmp_path_factory, tiny_model_dir):
+    """The 6-step reference run of tests/runs.py (checkpoints step-4 and step-6). Tests that
+    change it work on a copy."""
+    from tests.runs import RUN, vzframe
+
+    out = tmp_path_factory.mktemp("ref") / "run"
+    result = vzframe("run", *RUN, f"output_dir={out}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    return out

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from vzframe import checkpoint
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -64,5 +66,5 @@ def test_ranks_play_different_games(two_ranks):
 def test_checkpoint_holds_every_rank(two_ranks):
     out, _ = two_ranks
     ckpt = out / "checkpoints" / "step-4"
-    assert (ckpt / "rng-rank0.pt").exists() and (ckpt / "rng-rank1.pt").exists()
-    assert (ckpt / "COMPLETE").exists()
+    assert (ckpt / "rng-rank0.json").exists() and (ckpt / "rng-rank1.json").exists()
+    assert checkpoint.verify(ckpt).step == int(ckpt.name.split("-")[1])  # the manifest covers every rank's files

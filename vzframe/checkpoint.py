@@ -1,27 +1,36 @@
-"""Checkpoints: everything a run needs to continue exactly where it stopped.
+"""Checkpoints: everything a run needs to continue exactly where it stopped, in formats that
+cannot execute code, guarded by a manifest.
 
 ``OUTPUT_DIR/checkpoints/step-N/`` (N = steps completed) holds
 
-- ``model/``: the policy in Hugging Face format, with its processor (what ``export`` copies);
-- ``deepspeed/``: DeepSpeed's engine state: weights, optimizer, learning-rate schedule;
+- ``model/``: the policy in Hugging Face format (safetensors), with its processor (what
+  ``export`` copies);
+- ``deepspeed/``: DeepSpeed's engine state: weights, optimizer, learning-rate schedule. Read
+  back with ``torch.load(weights_only=True)`` (``SafeCheckpointEngine``), never by unpickling
+  arbitrary objects;
 - ``state.json``: step, phase scheduler, role baselines, image-stream positions;
-- ``rng-rank{R}.pt``: every random generator of rank R (Python, NumPy, torch);
-- ``COMPLETE``: written last. A directory without it is ignored.
+- ``rng-rank{R}.json``: every random generator of rank R (Python, NumPy, torch) as plain JSON;
+- ``MANIFEST.json``: written last: the size and SHA-256 of every other file.
 
-A checkpoint is written under a temporary name and renamed into place, so a run killed
-while saving leaves the previous checkpoint untouched; ``keep_last`` limits disk use.
+A checkpoint is written under a temporary name and renamed into place, so a run killed while
+saving leaves the previous checkpoint untouched. ``latest`` verifies the manifest before it
+trusts a checkpoint: a truncated, missing or altered file makes that checkpoint *damaged*, and
+the newest intact one before it is used instead. Run folders are untrusted input; see
+docs/security.md.
 """
 
 from __future__ import annotations
 
-import errno
+import base64
+import hashlib
 import json
 import os
 import random
 import re
 import shutil
-import warnings
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,11 +38,20 @@ import numpy as np
 
 from vzframe import dist
 
-STEP_DIR = re.compile(r"^step-(\d+)$")
+STEP_DIR = re.compile(r"^step-(\d{1,12})$")
+MANIFEST = "MANIFEST.json"
+MANIFEST_FORMAT = 1
+MAX_JSON_BYTES = 64 * 2**20
+"""state.json, MANIFEST.json and RNG files larger than this are damaged, never parsed."""
+REQUIRED = ("state.json", "model/config.json")
 
 
 class CheckpointError(RuntimeError):
     """A checkpoint could not be written or read; the message names it and what to do."""
+
+
+class DamagedCheckpoint(CheckpointError):
+    """One checkpoint failed verification or loading; the message says which file and why."""
 
 
 @dataclass(frozen=True)
@@ -41,16 +59,24 @@ class Checkpoint:
     path: Path
     step: int  # steps completed: training resumes at this step index
     state: dict[str, Any]
+    skipped: tuple[str, ...] = ()  # newer checkpoints found damaged, one reason each
+
+    def fallback_note(self) -> str | None:
+        """One line naming the damaged checkpoints skipped to reach this one, or None."""
+        if not self.skipped:
+            return None
+        return f"{'; '.join(self.skipped)}. Using {self.path.name} instead."
 
 
 def checkpoint_root(out: Path) -> Path:
     return Path(out) / "checkpoints"
 
 
+# --------------------------------------------------------------------------------------
+# Writing
+# --------------------------------------------------------------------------------------
 def save(out: Path, step: int, trainer: Any, state: dict[str, Any], processor: Any, *, keep_last: int) -> Path:
     """Write checkpoint ``step-{step}`` atomically (all ranks call this), then prune old ones."""
-    import torch
-
     root = checkpoint_root(out)
     final = root / f"step-{step}"
     tmp = root / f".tmp-step-{step}"
@@ -60,113 +86,295 @@ def save(out: Path, step: int, trainer: Any, state: dict[str, Any], processor: A
             tmp.mkdir(parents=True)
         dist.barrier()
         trainer.save(tmp)  # collective: DeepSpeed state from every rank, HF model from rank 0
-        torch.save(rng_state(), tmp / f"rng-rank{dist.rank()}.pt")
+        _write_json(tmp / f"rng-rank{dist.rank()}.json", rng_state())
         dist.barrier()
         if dist.rank() == 0:
             processor.save_pretrained(tmp / "model")
-            (tmp / "state.json").write_text(json.dumps({"step": step, **state}, indent=1))
-            (tmp / "COMPLETE").write_text("ok\n")
+            _write_json(tmp / "state.json", {"step": step, **state})
+            write_manifest(tmp, step)
             shutil.rmtree(final, ignore_errors=True)
             os.replace(tmp, final)
             _prune(root, keep_last)
         dist.barrier()
-    except OSError as exc:
+    except (OSError, RuntimeError) as exc:  # torch reports a full disk as RuntimeError
         if dist.rank() == 0:
             shutil.rmtree(tmp, ignore_errors=True)
-        previous = latest(out, warn=False)
-        kept = f"The previous checkpoint {previous.path} is intact." if previous else "No earlier checkpoint exists."
-        reason = "the disk is full" if exc.errno == errno.ENOSPC else exc.strerror or str(exc)
-        raise CheckpointError(
-            f"Could not write checkpoint {final}: {reason}. {kept} Free space or fix permissions, "
-            f"then continue with `vzframe resume {out}`."
-        ) from exc
+        raise CheckpointError(_write_failure(out, final, exc)) from exc
     return final
 
 
+def _write_failure(out: Path, final: Path, exc: BaseException) -> str:
+    try:
+        previous = latest(out)
+        kept = f"The previous checkpoint {previous.path.name} is intact." if previous else "No earlier checkpoint exists."
+    except CheckpointError:
+        kept = "No earlier checkpoint is intact."
+    free = shutil.disk_usage(out).free
+    reason = getattr(exc, "strerror", None) or str(exc).strip().splitlines()[0]
+    return (
+        f"Could not write checkpoint {final} ({reason}; {free / 2**30:.2f} GiB free). The partial checkpoint was "
+        f"removed and the logs are intact. {kept} Free disk space or fix permissions, then continue with "
+        f"`vzframe resume {out}`."
+    )
+
+
+def _write_json(path: Path, data: Any) -> None:
+    path.write_text(json.dumps(data, indent=1))
+
+
 def _prune(root: Path, keep_last: int) -> None:
-    complete = sorted(_complete_steps(root))
-    for step in complete[:-keep_last] if keep_last > 0 else []:
-        shutil.rmtree(root / f"step-{step}", ignore_errors=True)
+    for path in _step_dirs(root)[keep_last:]:
+        shutil.rmtree(path, ignore_errors=True)
 
 
-def _complete_steps(root: Path) -> list[int]:
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(2**20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _files(folder: Path) -> list[str]:
+    """Every regular file under ``folder`` except the manifest, as sorted relative paths."""
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file() and p.name != MANIFEST)
+
+
+def _hashes(folder: Path, names: list[str]) -> list[str]:
+    """SHA-256 of each file, several files at once (hashlib releases the GIL)."""
+    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+        return list(pool.map(lambda name: _sha256(folder / name), names))
+
+
+def write_manifest(folder: Path, step: int) -> None:
+    """Record the size and hash of every file of ``folder``; written last, atomically."""
+    names = _files(folder)
+    files = {n: {"size": (folder / n).stat().st_size, "sha256": h} for n, h in zip(names, _hashes(folder, names))}
+    tmp = folder / (MANIFEST + ".tmp")
+    _write_json(tmp, {"format": MANIFEST_FORMAT, "step": step, "files": files})
+    with open(tmp, "rb") as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, folder / MANIFEST)
+
+
+# --------------------------------------------------------------------------------------
+# Reading
+# --------------------------------------------------------------------------------------
+def _step_dirs(root: Path) -> list[Path]:
+    """``step-N`` directories, newest first."""
     if not root.is_dir():
         return []
-    steps = []
-    for child in root.iterdir():
-        match = STEP_DIR.match(child.name)
-        if match and (child / "COMPLETE").exists():
-            steps.append(int(match.group(1)))
-    return steps
+    found = [(int(m.group(1)), p) for p in root.iterdir() if (m := STEP_DIR.match(p.name)) and p.is_dir()]
+    return [p for _, p in sorted(found, reverse=True)]
 
 
-def latest(out: Path, *, step: int | None = None, warn: bool = True) -> Checkpoint | None:
-    """The newest complete, readable checkpoint (or the one of ``step``). A corrupt one is
-    named in a warning and the one before it is used."""
+def read_json(path: Path) -> Any:
+    """Parse a JSON file of a run folder; any problem is a ``DamagedCheckpoint`` naming it."""
+    try:
+        if path.is_symlink() or not path.is_file():
+            raise DamagedCheckpoint(f"{path.name} is missing")
+        if path.stat().st_size > MAX_JSON_BYTES:
+            raise DamagedCheckpoint(f"{path.name} is larger than {MAX_JSON_BYTES} bytes")
+        return json.loads(path.read_bytes())
+    except (OSError, ValueError, RecursionError) as exc:
+        raise DamagedCheckpoint(f"{path.name} is unreadable ({type(exc).__name__})") from None
+
+
+def verify(path: Path) -> Checkpoint:
+    """Check every file against the manifest, then read state.json. Raises
+    ``DamagedCheckpoint`` with the first problem found."""
+    step = int(STEP_DIR.match(path.name).group(1))
+    manifest = read_json(path / MANIFEST)
+    files = manifest.get("files") if isinstance(manifest, dict) else None
+    if not isinstance(files, dict) or manifest.get("format") != MANIFEST_FORMAT or manifest.get("step") != step:
+        raise DamagedCheckpoint(f"{MANIFEST} is malformed or names another step")
+    missing = [n for n in REQUIRED if n not in files]
+    if missing or not any(n.startswith("deepspeed/") for n in files):
+        raise DamagedCheckpoint(f"{MANIFEST} lists no {missing[0] if missing else 'deepspeed/ state'}")
+    root = path.resolve()
+    for name, entry in files.items():
+        file = path / name
+        if not isinstance(entry, dict) or not isinstance(entry.get("size"), int) or not isinstance(entry.get("sha256"), str):
+            raise DamagedCheckpoint(f"{MANIFEST} has a malformed entry for {name!r}")
+        if file.is_symlink() or not file.resolve().is_relative_to(root) or not file.is_file():
+            raise DamagedCheckpoint(f"{name} is missing")
+        size = file.stat().st_size
+        if size != entry["size"]:
+            raise DamagedCheckpoint(f"{name} has {size} bytes, the manifest says {entry['size']}")
+    names = list(files)
+    for name, digest in zip(names, _hashes(path, names)):
+        if digest != files[name]["sha256"]:
+            raise DamagedCheckpoint(f"{name} does not match its hash in the manifest")
+    state = read_json(path / "state.json")
+    if not isinstance(state, dict) or state.get("step") != step:
+        raise DamagedCheckpoint("state.json names another step")
+    return Checkpoint(path, step, state)
+
+
+def latest(out: Path, *, step: int | None = None, load: Callable[[Checkpoint], None] | None = None) -> Checkpoint | None:
+    """The newest intact checkpoint (or the one of ``step``); None when the run has none.
+
+    Each candidate is verified against its manifest, then given to ``load`` (if any); a
+    failure in either makes it damaged and the next older one is tried. The result's
+    ``skipped`` names each damaged one with its reason. When checkpoints exist but none is
+    intact this raises ``CheckpointError`` (nothing is changed)."""
     root = checkpoint_root(out)
-    candidates = sorted(_complete_steps(root), reverse=True)
+    candidates = _step_dirs(root)
     if step is not None:
-        if step not in candidates:
-            raise CheckpointError(f"No complete checkpoint for step {step} in {root}. Available: {sorted(candidates) or 'none'}.")
-        candidates = [step]
-    for n in candidates:
-        path = root / f"step-{n}"
+        candidates = [p for p in candidates if p.name == f"step-{step}"]
+        if not candidates:
+            available = sorted(int(STEP_DIR.match(p.name).group(1)) for p in _step_dirs(root))
+            raise CheckpointError(f"No checkpoint for step {step} in {root}. Available: {available or 'none'}.")
+    damaged: list[str] = []
+    for path in candidates:
         try:
-            state = json.loads((path / "state.json").read_text())
-            missing = [p for p in ("model/config.json", "deepspeed") if not (path / p).exists()]
-            if missing or state.get("step") != n:
-                raise ValueError(f"missing {missing}" if missing else f"state.json says step {state.get('step')}")
-            return Checkpoint(path, n, state)
-        except (OSError, ValueError) as exc:
-            if step is not None:
-                raise CheckpointError(f"Checkpoint {path} is corrupt ({exc}).") from exc
-            if warn:
-                warnings.warn(f"Checkpoint {path} is corrupt ({exc}); using the one before it.", stacklevel=2)
+            ckpt = verify(path)
+            if load is not None:
+                _load_everywhere(load, ckpt)
+            return replace(ckpt, skipped=tuple(damaged))
+        except DamagedCheckpoint as exc:
+            damaged.append(f"checkpoint {path.name} is damaged: {exc}")
+    if damaged:
+        raise CheckpointError(
+            f"No intact checkpoint in {root} ({'; '.join(damaged)}). Nothing was changed. Restore a checkpoint "
+            "from a backup, or start a new run with `vzframe run ... output_dir=NEW_DIR`."
+        )
     return None
 
 
-def rng_state() -> dict[str, Any]:
+def _load_everywhere(load: Callable[[Checkpoint], None], ckpt: Checkpoint) -> None:
+    """Run ``load`` on every rank; if it fails on any, the checkpoint is damaged on all."""
+    error: Exception | None = None
+    try:
+        load(ckpt)
+    except DamagedCheckpoint as exc:
+        error = exc
+    except Exception as exc:  # a file that passed the manifest but does not load
+        error = DamagedCheckpoint(f"it does not load ({type(exc).__name__}: {str(exc).strip()[:200]})")
+    if dist.all_reduce_max(int(error is not None)):
+        raise error or DamagedCheckpoint("it does not load on another rank")
+
+
+# --------------------------------------------------------------------------------------
+# Random generators, as JSON
+# --------------------------------------------------------------------------------------
+def _b64(tensor: Any) -> str:
+    return base64.b64encode(tensor.numpy().tobytes()).decode()
+
+
+def _bytes_tensor(text: Any) -> Any:
     import torch
 
-    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    if not isinstance(text, str):
+        raise DamagedCheckpoint("an RNG state is not a string")
+    return torch.frombuffer(bytearray(base64.b64decode(text, validate=True)), dtype=torch.uint8)
+
+
+def rng_state() -> dict[str, Any]:
+    """Every random generator of this process as plain JSON values."""
+    import torch
+
+    version, mt, gauss = random.getstate()
+    numpy = np.random.get_state(legacy=False)
+    state = {
+        "python": {"version": version, "state": list(mt), "gauss": gauss},
+        "numpy": {**numpy, "state": {"key": numpy["state"]["key"].tolist(), "pos": int(numpy["state"]["pos"])}},
+        "torch": _b64(torch.get_rng_state()),
+    }
     if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
+        state["cuda"] = [_b64(s) for s in torch.cuda.get_rng_state_all()]
     return state
 
 
 def restore_rng(path: Path) -> None:
+    """Set every random generator from ``rng-rank{R}.json``; a malformed file is damage."""
     import torch
 
-    file = path / f"rng-rank{dist.rank()}.pt"
+    file = path / f"rng-rank{dist.rank()}.json"
     if not file.exists():
-        raise CheckpointError(
-            f"{file} is missing: this checkpoint was written by fewer ranks than this run has. "
-            "Resume with the same number of processes."
+        raise DamagedCheckpoint(
+            f"{file.name} is missing: this checkpoint was written by fewer ranks than this run has "
+            "(resume with the same number of processes)"
         )
-    state = torch.load(file, weights_only=False)
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+    state = read_json(file)
+    try:
+        py = state["python"]
+        random.setstate((int(py["version"]), tuple(int(x) for x in py["state"]), py["gauss"]))
+        numpy = state["numpy"]
+        key = np.asarray(numpy["state"]["key"], dtype=np.uint32)
+        np.random.set_state({**numpy, "state": {"key": key, "pos": int(numpy["state"]["pos"])}})
+        torch.set_rng_state(_bytes_tensor(state["torch"]))
+        if "cuda" in state and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all([_bytes_tensor(s) for s in state["cuda"]])
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        raise DamagedCheckpoint(f"{file.name} is malformed ({type(exc).__name__}: {exc})") from None
 
 
-def truncate_jsonl(path: Path, before_step: int) -> None:
-    """Keep the lines of steps < ``before_step``; drop later ones and a torn last line, so a
-    resumed run neither loses nor duplicates a record."""
+# --------------------------------------------------------------------------------------
+# DeepSpeed state, loaded without unpickling arbitrary objects
+# --------------------------------------------------------------------------------------
+def safe_globals() -> list[Any]:
+    """The classes DeepSpeed's own checkpoints contain besides tensors and containers. Only
+    these may be rebuilt by ``torch.load(weights_only=True)``: plain data holders."""
+    from deepspeed.runtime.fp16.loss_scaler import DynamicLossScaler, LossScaler
+    from deepspeed.runtime.zero.config import ZeroStageEnum
+    from deepspeed.utils.tensor_fragment import fragment_address
+
+    return [fragment_address, LossScaler, DynamicLossScaler, ZeroStageEnum]
+
+
+def safe_checkpoint_engine(config: Any) -> Any:
+    """DeepSpeed's torch checkpoint engine with a weights-only ``load``: a pickled object in a
+    run folder is an error, never code that runs."""
+    import torch
+    from deepspeed.runtime.checkpoint_engine.torch_checkpoint_engine import TorchCheckpointEngine
+
+    class SafeCheckpointEngine(TorchCheckpointEngine):
+        def load(self, path: str, map_location: Any = None) -> Any:
+            with torch.serialization.safe_globals(safe_globals()):
+                return torch.load(path, map_location=map_location, weights_only=True)
+
+    return SafeCheckpointEngine(config)
+
+
+# --------------------------------------------------------------------------------------
+# Logs and disk
+# --------------------------------------------------------------------------------------
+def _split_jsonl(path: Path, before_step: int) -> Iterator[tuple[bool, str]]:
+    """(keep, line) for each line: records of steps < ``before_step`` are kept; later ones and
+    torn lines are not."""
+    with open(path, encoding="utf-8", errors="surrogateescape") as f:
+        for line in f:
+            line = line.rstrip("\n")
+            try:
+                record = json.loads(line)
+                keep = isinstance(record, dict) and isinstance(record.get("step"), int) and record["step"] < before_step
+            except ValueError:
+                keep = False
+            yield keep, line
+
+
+def truncate_jsonl(path: Path, before_step: int, *, cut_dir: Path | None = None) -> int:
+    """Keep the lines of steps < ``before_step`` so a resumed run neither loses nor duplicates
+    a record. The lines removed (later steps, a torn last line) are first appended to
+    ``cut_dir/NAME``, so nothing is lost. Returns how many lines were removed."""
     if not path.exists():
-        return
-    kept = []
-    for line in path.read_text().splitlines():
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if record.get("step", before_step) < before_step:
-            kept.append(line)
+        return 0
+    kept, cut = [], []
+    for keep, line in _split_jsonl(path, before_step):
+        (kept if keep else cut).append(line)
+    if not cut:
+        return 0
+    if cut_dir is not None:
+        cut_dir.mkdir(exist_ok=True)
+        with open(cut_dir / path.name, "a", encoding="utf-8", errors="surrogateescape") as f:
+            f.write("".join(line + "\n" for line in cut))
+            f.flush()
+            os.fsync(f.fileno())
     tmp = path.with_suffix(".jsonl.tmp")
-    tmp.write_text("".join(line + "\n" for line in kept))
+    tmp.write_text("".join(line + "\n" for line in kept), encoding="utf-8", errors="surrogateescape")
     os.replace(tmp, path)
+    return len(cut)
 
 
 def check_disk_space(out: Path, needed_bytes: int) -> None:
@@ -177,3 +385,59 @@ def check_disk_space(out: Path, needed_bytes: int) -> None:
             f"Only {free / 2**30:.2f} GiB free under {out}; a checkpoint of this model needs about "
             f"{needed_bytes / 2**30:.2f} GiB. Free space, or choose another output_dir=... ."
         )
+
+
+# --------------------------------------------------------------------------------------
+# Export
+# --------------------------------------------------------------------------------------
+def export(out: Path, dest: Path, *, step: int | None = None) -> Checkpoint:
+    """Copy the newest intact checkpoint's ``model/`` (or that of ``step``) to ``dest`` as a
+    plain Hugging Face directory, then check the copy: its config parses and every
+    safetensors header fits its file. On any failure ``dest`` is left as it was."""
+    if dest.exists() and not dest.is_dir():
+        raise CheckpointError(f"{dest} is a file; give a new directory as the export destination.")
+    if dest.exists() and any(dest.iterdir()):
+        raise CheckpointError(f"{dest} exists and is not empty; choose a new directory.")
+    ckpt = latest(out, step=step)
+    if ckpt is None:
+        raise CheckpointError(f"{out} has no checkpoint to export (looked in {checkpoint_root(out)}).")
+    tmp = dest.with_name(f".{dest.name}.export-tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        shutil.copytree(ckpt.path / "model", tmp, copy_function=shutil.copyfile)  # modes from umask, not 0600
+        check_model_dir(tmp)
+        if dest.exists():
+            dest.rmdir()
+        os.replace(tmp, dest)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return ckpt
+
+
+def check_model_dir(folder: Path) -> None:
+    """A Hugging Face model directory whose config is a JSON object and whose safetensors
+    files each have a header that lists tensors lying inside the file."""
+    config = read_json(folder / "config.json")
+    if not isinstance(config, dict) or not config.get("model_type"):
+        raise DamagedCheckpoint("model/config.json names no model_type")
+    weights = sorted(folder.glob("*.safetensors"))
+    if not weights:
+        raise DamagedCheckpoint("model/ holds no .safetensors weights")
+    for file in weights:
+        size = file.stat().st_size
+        with open(file, "rb") as f:
+            head = f.read(8)
+            length = int.from_bytes(head, "little") if len(head) == 8 else -1
+            if not 0 < length <= min(size - 8, 100 * 2**20):
+                raise DamagedCheckpoint(f"{file.name} has no valid safetensors header")
+            try:
+                header = json.loads(f.read(length))
+            except ValueError:
+                raise DamagedCheckpoint(f"{file.name} has a malformed safetensors header") from None
+        try:
+            ends = [int(t["data_offsets"][1]) for k, t in header.items() if k != "__metadata__"]
+        except (AttributeError, KeyError, TypeError, IndexError, ValueError):
+            raise DamagedCheckpoint(f"{file.name} has a malformed safetensors header") from None
+        if not ends or max(ends) != size - 8 - length:
+            raise DamagedCheckpoint(f"{file.name} is truncated or padded: its header does not match its {size} bytes")

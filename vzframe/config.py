@@ -7,6 +7,7 @@ the plugin's own ``Config`` class once the plugins are loaded.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any, Literal
 
@@ -70,17 +71,17 @@ class RunConfig(Strict):
     plugins: list[str] = []
     """Plugins to load besides the defaults, e.g. [games.spy, schedulers.hysteresis]."""
     model: str | None = None
-    """A local Hugging Face image-text-to-text model directory; empty: the shipped toy-world model."""
+    """A registered model name (`vzframe model list`) or a local Hugging Face model directory; empty: the game's default, else tiny."""
     output_dir: Path | None = None
     """Where the run writes; default runs/GAME-SCHEDULER-TIME under the current directory."""
-    seed: int = 0
-    """Seed of every random generator of the run."""
+    seed: int = Field(0, ge=0, lt=2**63)
+    """Seed of every random generator of the run (0 <= seed < 2**63)."""
     steps: int = Field(20, ge=1)
     """Optimizer steps to train."""
     games_per_step: int = Field(4, ge=1)
     """Games each rank plays per step, all at once (their turns are generated in one batch)."""
-    images: str = "clevr_toy"
-    """Image source plugin name (see `vzframe plugins`); clevr_toy is the toy world's scenes."""
+    images: str | None = None
+    """Image source name (see `vzframe plugins`); empty: the game's default, else the model's, else clevr_toy."""
     image_source: dict[str, Any] = {}
     """Config of the image source, validated by the source's own Config."""
     game: dict[str, Any] = {}
@@ -108,6 +109,23 @@ class ConfigError(ValueError):
     """The configuration is invalid; the message names the key and the valid choices."""
 
 
+MAX_CONFIG_BYTES = 2**20
+"""A config file larger than this is refused unread."""
+
+
+class _Loader(yaml.SafeLoader):
+    """YAML without aliases: ``*name`` lets a few lines expand into billions of values."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            raise yaml.YAMLError("aliases (*name) are not allowed in a vzframe config; write the values out")
+        return super().compose_node(parent, index)
+
+
+def _yaml(text: str) -> Any:
+    return yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
+
+
 def parse_overrides(items: list[str]) -> dict[str, Any]:
     """``["train.lr=1e-5", "steps=3"]`` -> nested dict; values parsed as YAML scalars/lists."""
     out: dict[str, Any] = {}
@@ -116,7 +134,7 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
         if not sep or not key:
             raise ConfigError(f"Override {item!r} is not key=value (e.g. steps=20 or train.lr=1e-5).")
         try:
-            value = yaml.safe_load(raw) if raw != "" else None
+            value = _yaml(raw) if raw != "" else None
         except yaml.YAMLError:
             value = raw
         node = out
@@ -143,10 +161,14 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"Config file {str(path)!r} not found (paths are relative to {Path.cwd()}).")
+    if path.stat().st_size > MAX_CONFIG_BYTES:
+        raise ConfigError(f"Config file {str(path)!r} is over {MAX_CONFIG_BYTES // 1024} KiB; a config is a short YAML file.")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"Config file {str(path)!r} is not valid YAML: {exc}") from exc
+        data = _yaml(path.read_bytes().decode("utf-8")) or {}
+    except UnicodeDecodeError:
+        raise ConfigError(f"Config file {str(path)!r} is not UTF-8 text; give a YAML file.") from None
+    except (yaml.YAMLError, RecursionError) as exc:
+        raise ConfigError(f"Config file {str(path)!r} is not valid YAML: {exc}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"Config file {str(path)!r} must hold a mapping of keys, not {type(data).__name__}.")
     data.pop(METADATA_KEY, None)
@@ -156,9 +178,22 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
 def validate(model: type[BaseModel], data: dict[str, Any], prefix: str = "") -> BaseModel:
     """``model.model_validate(data)``, with errors that name the key and list valid keys."""
     try:
-        return model.model_validate(data)
+        validated = model.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(_explain(model, exc, prefix)) from None
+    for key, value in _leaves(validated.model_dump(), prefix):
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"Bad value for {key!r}: {value} is not a finite number.\nSee `vzframe run --help-config`.")
+    return validated
+
+
+def _leaves(data: Any, prefix: str) -> list[tuple[str, Any]]:
+    """(dotted key, value) of every scalar in nested dicts and lists."""
+    if isinstance(data, dict):
+        return [leaf for k, v in data.items() for leaf in _leaves(v, f"{prefix}{k}.")]
+    if isinstance(data, (list, tuple)):
+        return [leaf for i, v in enumerate(data) for leaf in _leaves(v, f"{prefix}{i}.")]
+    return [(prefix.rstrip("."), data)]
 
 
 def _explain(model: type[BaseModel], exc: ValidationError, prefix: str) -> str:
