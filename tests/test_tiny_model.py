@@ -52,3 +52,25 @@ def test_default_is_built_once(tiny_model_dir):
     stamp = (tiny_model_dir / "model.safetensors").stat().st_mtime_ns
     assert ensure_default_model() == tiny_model_dir
     assert (tiny_model_dir / "model.safetensors").stat().st_mtime_ns == stamp
+
+
+def test_written_model_files_get_ordinary_modes(tmp_path):
+    """Temporary files are private (0600); a model written through a temporary directory
+    must not keep that mode, and an export must not copy it (umask respected)."""
+    import os
+    import stat
+    import tempfile
+
+    from vzframe.models.tiny import written_atomically
+
+    old = os.umask(0o022)
+    try:
+        with written_atomically(tmp_path / "m", prefix=".t-") as tmp:
+            fd, _ = tempfile.mkstemp(dir=tmp, suffix=".safetensors")  # 0600, as safetensors' atomic writes
+            os.close(fd)
+            os.mkdir(tmp / "sub", 0o700)
+    finally:
+        os.umask(old)
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in [tmp_path / "m", *(tmp_path / "m").iterdir()]}
+    assert modes.pop("m") == 0o755 and modes.pop("sub") == 0o755
+    assert set(modes.values()) == {0o644}

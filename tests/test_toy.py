@@ -11,7 +11,7 @@ import random
 import pytest
 
 from games.spy.game import SpyGame
-from vzframe.models.toy import (
+from plugins.toy_world.build import (
     BLANK_CLUE,
     TOY_IMAGES,
     TOY_MODEL_DIR,
@@ -111,7 +111,7 @@ def test_the_shipped_base_model_speaks_the_game_before_self_play():
     from plugins.clevr import ClevrToySource, ToyConfig
     from vzframe.config import RolloutConfig
     from vzframe.rollout.hf import HFEngine
-    from vzframe.runtime import ImageCursor, play
+    from vzframe.rollout.play import ImageCursor, play
     from vzframe.train.trainer import load_model
 
     stamp = json.loads((TOY_MODEL_DIR / "vzframe-toy.json").read_text())
@@ -120,7 +120,7 @@ def test_the_shipped_base_model_speaks_the_game_before_self_play():
                       RolloutConfig(temperature=1.0, max_new_tokens=32))
     cursor = ImageCursor(ClevrToySource(ToyConfig(), seed=777), rank=0, world=1)
     torch.manual_seed(0)
-    episodes = play([SpyGame(None, seed=s, images=cursor.draw) for s in range(24)], engine)[0]
+    episodes = play([SpyGame(None, seed=s, images=cursor.draw) for s in range(24)], engine).episodes
     m = metrics(episodes)
     assert m["clue_valid"] > 0.9 and m["invalid"] < 0.35, m  # measured: 1.0 and 0.11 on 32 games
     assert m["acc"] > 0.45, m  # a random vote finds the spy 1 time in 3; measured 0.67

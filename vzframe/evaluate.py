@@ -53,10 +53,10 @@ def evaluate(run_dir: str | Path, *, games: int = 64, seed: int = 1000, step: in
 
     from vzframe import checkpoint
     from vzframe.config import load_config
-    from vzframe.models import default_model
     from vzframe.plugins import call_each, check_metrics
     from vzframe.rollout.hf import HFEngine
-    from vzframe.runtime import ImageCursor, _derive_seed, play, resolve
+    from vzframe.rollout.play import ImageCursor, derive_seed, play
+    from vzframe.runtime import resolve, resolve_model
     from vzframe.train.trainer import load_model, quiet_libraries
 
     run = Path(run_dir).expanduser().resolve()
@@ -70,7 +70,7 @@ def evaluate(run_dir: str | Path, *, games: int = 64, seed: int = 1000, step: in
     quiet_libraries()
     from transformers import AutoProcessor
 
-    base_path = config.model or str(default_model())
+    base_path = resolve_model(setup)
     processor = AutoProcessor.from_pretrained(base_path)
     base = HFEngine(load_model(base_path, bf16=False).eval(), processor, config.rollout)
     trained = HFEngine(load_model(str(ckpt.path / "model"), bf16=False).eval(), processor, config.rollout)
@@ -79,8 +79,8 @@ def evaluate(run_dir: str | Path, *, games: int = 64, seed: int = 1000, step: in
     def matchup(engines: dict[str, Any]) -> tuple[dict[str, float], list[Any]]:
         torch.manual_seed(seed)
         cursor = ImageCursor(source, rank=0, world=1)
-        live = [setup.game_cls(setup.game_config, seed=_derive_seed(seed, 0, 0, i), images=cursor.draw) for i in range(games)]
-        episodes = play(live, RoleRouter(engines, base))[0]
+        live = [setup.game_cls(setup.game_config, seed=derive_seed(seed, 0, 0, i), images=cursor.draw) for i in range(games)]
+        episodes = play(live, RoleRouter(engines, base)).episodes
         merged: dict[str, float] = {}
         for plugin, result in call_each(setup.pm, "collect_metrics", episodes=episodes):
             merged.update(check_metrics(plugin, result))

@@ -31,8 +31,14 @@ def register_image_sources(register) -> None:
 
 
 @hookspec
-def register_commands(subparsers) -> None:
-    """Add ``vzframe`` subcommands: ``subparsers.add_parser(...)``, then ``set_defaults(func=...)``."""
+def register_models(register) -> None:
+    """Register models by name: ``register(ModelSpec(name, path_or_builder, images=...))``; chosen with ``model=NAME``."""
+
+
+@hookspec
+def register_commands(subparsers, model_subparsers) -> None:
+    """Add ``vzframe`` subcommands: ``subparsers.add_parser(...)`` (or ``vzframe model`` ones:
+    ``model_subparsers.add_parser(...)``), then ``set_defaults(func=...)``."""
 
 
 @hookspec

@@ -106,8 +106,8 @@ class ClevrSource:
 
 
 class ClevrToySource(ClevrSource):
-    """``clevr_toy``: the toy world's pictures (168x112, 2 to 4 objects), which the embedded
-    default model (``vzframe.models.toy``) was warm-started on."""
+    """``clevr_toy``: the toy world's pictures (168x112, 2 to 4 objects), which model
+    ``toy-world`` (``plugins.toy_world``) was warm-started on."""
 
     Config = ToyConfig
     prefix = "clevr_toy"

@@ -207,11 +207,14 @@ def build_tiny(
 @contextlib.contextmanager
 def written_atomically(out_dir: Path, *, prefix: str):
     """Yield a fresh directory beside ``out_dir``; on success it replaces ``out_dir`` in one
-    rename, so a half-built model is never picked up. On error it is removed."""
+    rename, so a half-built model is never picked up. On error it is removed. What it holds
+    gets the modes of ordinary files (0644 and 0755 under umask 022), not the private 0600 and
+    0700 of temporary ones."""
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=prefix, dir=out_dir.parent))
     try:
         yield tmp
+        _ordinary_modes(tmp)
         if out_dir.exists():
             shutil.rmtree(out_dir)
         os.replace(tmp, out_dir)
@@ -219,15 +222,24 @@ def written_atomically(out_dir: Path, *, prefix: str):
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def _ordinary_modes(root: Path) -> None:
+    """chmod ``root`` and everything under it as if created by ``open``/``mkdir`` (umask respected)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    for path in [root, *root.rglob("*")]:
+        if not path.is_symlink():
+            path.chmod((0o777 if path.is_dir() or path.stat().st_mode & 0o100 else 0o666) & ~umask)
+
+
 def default_model_dir() -> Path:
-    """Where the embedded default lives: ``$VZFRAME_CACHE`` or ``~/.cache/vzframe``."""
+    """Where model ``tiny`` is built: under ``$VZFRAME_CACHE`` or ``~/.cache/vzframe``."""
     root = Path(os.environ.get("VZFRAME_CACHE", Path.home() / ".cache" / "vzframe"))
     key = hashlib.sha1(f"{CHAT_TEMPLATE}{_CORPUS}v1".encode()).hexdigest()[:8]
     return root / f"tiny-qwen2.5-vl-{key}"
 
 
 def ensure_default_model() -> Path:
-    """Build the embedded default once and reuse it."""
+    """Build model ``tiny`` once and reuse it (its ``register_models`` builder)."""
     path = default_model_dir()
     if not (path / "vzframe-tiny.json").exists():
         build_tiny(path)

@@ -19,8 +19,8 @@ observations of real ``games.spy`` games. The warm-start is short on purpose: th
 votes better than chance but far from perfectly, so self-play has something to learn.
 
 The build is deterministic: the same seed and budget on the same software give the same
-weights. ``TOY_MODEL_DIR``, the embedded default of ``vzframe run``, is shipped in the
-repository (bf16 weights, 7.5 MB) so nobody waits for the build.
+weights. ``TOY_MODEL_DIR`` (registered as model ``toy-world``, the spy game's default) is
+shipped with this plugin (bf16 weights, 7.5 MB) so nobody waits for the build.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from typing import Any
 
 from vzframe.models.tiny import _CORPUS, Shape, build_tiny, written_atomically
 
-TOY_MODEL_DIR = Path(__file__).with_name("toy-world")
+TOY_MODEL_DIR = Path(__file__).with_name("model")
 """The shipped toy base model (built by ``vzframe model build-toy`` with the defaults)."""
 
 TOY_SHAPE = Shape(
