@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
 from vzframe.parsing import extract_think, parse_clue, parse_vote, public_text
-from vzframe.types import Action, Episode, ImageItem, Observation, Turn
+from vzframe.types import Action, Episode, ImageItem, Metric, Observation, Turn
 
 # ---- prompt lines ------------------------------------------------------------------------
 
@@ -58,6 +58,14 @@ def picture_messages(system: str, text: str) -> tuple[dict[str, Any], dict[str, 
         {"role": "system", "content": system},
         {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": text}]},
     )
+
+
+MAX_PLAYERS = 12
+"""Most players a clue-and-vote game allows: every observation repeats all clues so far, so the
+context grows with players x rounds and the batch with players; beyond this a prompt no longer
+fits the reference recipe's context."""
+MAX_CLUE_ROUNDS = 8
+"""Most clue rounds, for the same reason."""
 
 
 # ---- the game ----------------------------------------------------------------------------
@@ -255,6 +263,15 @@ def zero_sum_clue_rewards(counts: Counter[int], odd_seat: int, num_players: int,
 
 
 # ---- metrics -----------------------------------------------------------------------------
+
+
+VOTE_METRICS = {
+    "acc": Metric("vote accuracy", headline=True),
+    "na": Metric("N/A rate", headline=True),
+    "invalid": Metric("invalid votes"),
+    "clue_valid": Metric("valid clues"),
+}
+"""What ``vote_rates`` and ``clue_valid`` report, as a game's ``metrics`` declares them."""
 
 
 def vote_rates(votes: Sequence[tuple[Action, int]]) -> dict[str, float]:

@@ -5,7 +5,9 @@ steps spent in the current phase, checks of phase names, and a JSON-able state.
 choice (not the paper's): the EMA starts at the first observed value rather than at 0, so
 the first steps carry no start-at-0 bias; before any step it reads NaN. The EMAs run on
 across phase switches (they are never reset). Even schedulers that ignore them (clue-only,
-decision-only, alternate) report them, so their runs compare with the hysteresis one.
+decision-only, alternate) report them, so their runs compare with the hysteresis one. A
+scheduler that does not list a rate in ``requires`` (clue-only) runs without it: a step
+that lacks it, or gives a value outside [0, 1], leaves that EMA as it was (NaN until seen).
 """
 
 from __future__ import annotations
@@ -52,30 +54,38 @@ class TwoPhaseConfig(EmaConfig):
 
 
 class RateEmas:
-    """EMAs of the batch decision accuracy (``acc``) and N/A rate (``na``)."""
+    """EMAs of the batch decision accuracy (``acc``) and N/A rate (``na``). The ``required``
+    ones must be in every step's metrics, as rates in [0, 1]; the others are folded in when
+    a step reports a rate and skipped otherwise."""
 
-    def __init__(self, alpha: float) -> None:
+    def __init__(self, alpha: float, required: tuple[str, ...] = METRIC_KEYS) -> None:
         self.alpha = alpha
+        self.required = tuple(required)
         self.acc: float | None = None
         self.na: float | None = None
 
     def update(self, metrics: Mapping[str, float]) -> None:
-        missing = [k for k in METRIC_KEYS if k not in metrics]
+        missing = [k for k in self.required if k not in metrics]
         if missing:
             raise KeyError(
-                f"The scheduler needs metrics {list(METRIC_KEYS)} (decision accuracy and N/A rate of "
+                f"The scheduler needs metrics {list(self.required)} (decision accuracy and N/A rate of "
                 f"the step's votes); missing {missing}, got {sorted(metrics)}. "
                 "The game's collect_metrics hook must return them."
             )
         values = {}
         for key in METRIC_KEYS:
-            value = float(metrics[key])
-            if not (math.isfinite(value) and 0.0 <= value <= 1.0):
-                raise ValueError(f"Scheduler metric {key!r} must be a rate in [0, 1]; got {metrics[key]!r}.")
+            if key not in metrics:
+                continue
+            value = _rate(metrics[key])
+            if value is None:
+                if key in self.required:
+                    raise ValueError(f"Scheduler metric {key!r} must be a rate in [0, 1]; got {metrics[key]!r}.")
+                continue
             values[key] = value
         a = self.alpha
-        self.acc = values["acc"] if self.acc is None else a * self.acc + (1 - a) * values["acc"]
-        self.na = values["na"] if self.na is None else a * self.na + (1 - a) * values["na"]
+        for key, value in values.items():
+            old = getattr(self, key)
+            setattr(self, key, value if old is None else a * old + (1 - a) * value)
 
     def metrics(self) -> dict[str, float]:
         nan = math.nan
@@ -86,6 +96,15 @@ class RateEmas:
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         self.acc, self.na = state["acc"], state["na"]
+
+
+def _rate(value: object) -> float | None:
+    """``value`` as a float if it is a rate in [0, 1], else None."""
+    try:
+        rate = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return rate if math.isfinite(rate) and 0.0 <= rate <= 1.0 else None
 
 
 def check_phases(scheduler: str, phases: Iterable[str], **chosen: str) -> tuple[str, ...]:
@@ -108,13 +127,16 @@ class EmaScheduler:
 
     name: ClassVar[str]
     Config: ClassVar[type[BaseModel]]
+    requires: ClassVar[tuple[str, ...]] = METRIC_KEYS
+    """Metrics the game must declare and report (checked before a run starts); ``update``
+    raises a KeyError naming any that a step lacks."""
 
     def __init__(self, config: BaseModel, phases: tuple[str, ...], start: str) -> None:
         self.config = config
         self.phases = tuple(phases)
         self.phase = start
         self.steps_in_phase = 0
-        self.emas = RateEmas(config.ema_alpha)
+        self.emas = RateEmas(config.ema_alpha, required=self.requires)
 
     def next_phase(self) -> str:
         raise NotImplementedError

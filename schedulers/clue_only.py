@@ -1,5 +1,6 @@
-"""Ablation: always the clue phase (pure self-play, no decision RLVR). The accuracy and N/A
-EMAs are still tracked and logged, so the run compares with an Iterative-SPO one."""
+"""Ablation: always the clue phase (pure self-play, no decision RLVR). It requires no metric,
+so it runs with any game; when the game reports ``acc`` and ``na`` their EMAs are still
+tracked and logged, so the run compares with an Iterative-SPO one."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ class ClueOnlyScheduler(EmaScheduler):
 
     name = "clue_only"
     Config = Config
+    requires = ()  # never reads a metric to decide; acc/na EMAs are logged when present
 
     def __init__(self, config: Config, *, phases: tuple[str, ...]) -> None:
         phases = check_phases(self.name, phases, clue_phase=config.clue_phase)

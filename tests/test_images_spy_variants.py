@@ -16,9 +16,8 @@ from plugins.clevr import ClevrSource
 from plugins.clevr import Config as ClevrConfig
 from plugins.shapes import Config as ShapesConfig
 from plugins.shapes import ShapesSource
-from vzframe.advantages import RoleBaselines
+from vzframe.advantages import RoleBaselines, estimate_advantages
 from vzframe.config import ConfigError
-from vzframe.runtime import estimate_advantages
 from vzframe.testing import check_game
 
 FNS = {fn.name: fn for fn in rewards.REWARD_FNS}
@@ -47,7 +46,7 @@ def play_clues(g: SpyGame) -> None:
         {"spy_image": "modified"},
         {"decision": "judge"},
         {"decision": "judge", "judge_samples": 3, "spy_image": "modified", "num_citizens": 4, "clue_rounds": 1},
-        {"decision": "judge", "judge_samples": 1},
+        {"decision": "judge", "judge_samples": 2},
         {"spy_image": "modified", "format_weight": 0.3, "correct_bonus": 0.99, "clue_rounds": 3},
         {"spy_image": "blank", "blank_color": "#000", "decision": "vote", "num_citizens": 2},
     ],

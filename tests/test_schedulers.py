@@ -16,6 +16,7 @@ from schedulers.decision_only import DecisionOnlyScheduler
 from schedulers.hysteresis import HysteresisScheduler
 from vzframe.plugins import build_registry, make_plugin_manager
 from vzframe.protocols import PhaseScheduler
+from vzframe.testing import check_scheduler
 
 PHASES = ("clue", "decision")
 EASY = {"acc": 1.0, "na": 0.0}  # spy always caught: decision -> clue
@@ -145,10 +146,13 @@ def test_custom_phase_names():
 # -- errors ----------------------------------------------------------------------------------
 
 
-def test_missing_metrics_name_the_keys_needed():
-    s = hyst()
+@pytest.mark.parametrize("cls", [HysteresisScheduler, AlternateScheduler, DecisionOnlyScheduler])
+def test_missing_metrics_name_the_keys_needed(cls):
+    s = make(cls)
+    assert cls.requires == ("acc", "na")
     with pytest.raises(KeyError, match=r"'acc', 'na'.*missing \['na'\], got \['acc'\]"):
         s.update(0, {"acc": 0.5})
+    s = hyst()
     with pytest.raises(ValueError, match="'acc'.*\\[0, 1\\]"):
         s.update(0, {"acc": float("nan"), "na": 0.0})
     with pytest.raises(ValueError, match="'na'"):
@@ -268,6 +272,48 @@ def test_load_state_dict_rejects_a_phase_the_game_lacks():
     state = {**s.state_dict(), "phase": "judge"}
     with pytest.raises(ValueError, match="'judge' is not a phase of this game"):
         s.load_state_dict(state)
+
+
+# -- declared requirements and the conformance kit ------------------------------------------
+
+
+def test_clue_only_requires_nothing_and_logs_the_rates_it_is_given():
+    assert ClueOnlyScheduler.requires == ()
+    s = make(ClueOnlyScheduler, ema_alpha=0.5)
+    assert feed(s, [{}, {"reward_spy": 0.3}]) == ["clue", "clue"]
+    assert math.isnan(s.metrics()["acc_ema"]) and math.isnan(s.metrics()["na_ema"])
+    feed(s, [{"acc": 0.2}, {"acc": 1.0, "na": 0.4}, {"acc": 1.5, "na": float("nan")}])  # not rates: skipped
+    assert s.metrics() == pytest.approx({"acc_ema": 0.6, "na_ema": 0.4, "steps_in_phase": 5.0})
+    restored = make(ClueOnlyScheduler, ema_alpha=0.5)
+    restored.load_state_dict(json.loads(json.dumps(s.state_dict())))
+    assert restored.metrics() == s.metrics()
+
+
+GAMES = [("games.spy", "SpyGame"), ("games.odd_one_out", "OddOneOutGame")]
+
+
+@pytest.mark.parametrize("cls", [HysteresisScheduler, AlternateScheduler, ClueOnlyScheduler, DecisionOnlyScheduler])
+@pytest.mark.parametrize(("module", "game"), GAMES)
+def test_built_in_schedulers_pass_check_scheduler(cls, module, game):
+    import importlib
+
+    game_cls = getattr(importlib.import_module(module), game)
+    report = check_scheduler(cls, phases=tuple(game_cls.phases), metrics=game_cls.metrics)
+    assert report.updates == report.sequences * 100
+    if cls in (HysteresisScheduler, AlternateScheduler):
+        assert set(report.phases_chosen) == {"clue", "decision"} and report.switches > 0
+
+
+@pytest.mark.parametrize(
+    ("cls", "config"),
+    [(HysteresisScheduler, {"k_min": 1, "ema_alpha": 0.0, "start": "clue"}), (AlternateScheduler, {"every": 4})],
+)
+def test_check_scheduler_with_other_configs(cls, config):
+    assert check_scheduler(cls, config).switches > 10
+
+
+def test_clue_only_passes_check_scheduler_for_a_game_without_acc_and_na():
+    assert check_scheduler(ClueOnlyScheduler, metrics=()).phases_chosen == {"clue": 2000}
 
 
 # -- plugin contract -------------------------------------------------------------------------

@@ -1,16 +1,22 @@
-"""vzframe.testing.check_game: passes a correct toy game and catches each kind of broken one."""
+"""vzframe.testing: check_game and check_scheduler pass correct games and schedulers and catch
+each kind of broken one, with a message that says what is wrong and where."""
 
 from __future__ import annotations
 
+import inspect
 import random
 from dataclasses import dataclass
 
+import numpy as np
 import pytest
 from pydantic import BaseModel, ConfigDict
 
 from games.spy import SpyGame
-from vzframe.testing import ADVERSARIAL, MUST_BE_INVALID, CheckReport, check_game
-from vzframe.types import Action, Episode, Observation, PhaseSpec, Turn
+from games.spy.rewards import REWARD_FNS as SPY_REWARD_FNS
+from tests.fixtures import broken_schedulers
+from vzframe.plugins import PluginError, check_zero_sum
+from vzframe.testing import ADVERSARIAL, MUST_BE_INVALID, CheckReport, SchedulerReport, check_game, check_scheduler
+from vzframe.types import Action, Episode, Metric, Observation, PhaseSpec, Turn
 
 
 @dataclass(frozen=True)
@@ -32,6 +38,7 @@ class ToyGame:
     Config = ToyConfig
     roles = (ToyRole("talker", "Say something."),)
     phases = {"talk": PhaseSpec("talk", ("toy.len",), "role"), "vote": PhaseSpec("vote", (), "group")}
+    metrics = {"talk_valid": Metric("valid talk", headline=True)}
 
     def __init__(self, config, *, seed, images):
         self.config, self.seed, self.image = config, seed, images()
@@ -81,7 +88,17 @@ class LenReward:
         return {t.index: float(len(str(t.action.value))) for t in episode.turns_of("talk")}
 
 
+def toy_metrics(episodes):
+    """The toy game's collect_metrics (passed to check_game: it is not a module-level hook here)."""
+    talks = [t for e in episodes if e.game == "toy" for t in e.turns_of("talk")]
+    if not talks:
+        return None
+    return {"talk_valid": sum(t.action.kind != "invalid" for t in talks) / len(talks)}
+
+
 def check(cls, **kw) -> CheckReport:
+    if issubclass(cls, ToyGame):
+        kw.setdefault("collect_metrics", toy_metrics)
     return check_game(cls, episodes=kw.pop("episodes", 6), **kw)
 
 
@@ -90,8 +107,9 @@ def check(cls, **kw) -> CheckReport:
 
 def test_toy_game_passes():
     report = check(ToyGame, episodes=20, reward_fns={"toy.len": LenReward()})
-    assert report == CheckReport(20, 20 * 9, {"talk": 120, "vote": 60}, report.invalid_by_stage)
+    assert report == CheckReport(20, 20 * 9, {"talk": 120, "vote": 60}, report.invalid_by_stage, report.metrics)
     assert 0 < report.invalid < report.turns
+    assert set(report.metrics) == {"talk_valid"} and 0 < report.metrics["talk_valid"] < 1
 
 
 def test_config_dict_and_determinism_of_report():
@@ -314,3 +332,216 @@ def test_class_level_checks():
     for cls, message in ((NoConfig, "Config must be a pydantic model"), (NoPhases, "phases must be a non-empty")):
         with pytest.raises(AssertionError, match=message):
             check(cls)
+
+
+# ---- declared contracts: metrics, float rewards, zero-sum phases, degenerate groups ---------
+
+
+class CenteredLenReward(LenReward):
+    """Zero-sum: each talk turn's length minus the mean length of the episode's talk turns."""
+
+    def __call__(self, episode, config):
+        lengths = super().__call__(episode, config)
+        mean = sum(lengths.values()) / len(lengths)
+        return {i: v - mean for i, v in lengths.items()}
+
+
+class ZeroSumToy(ToyGame):
+    phases = {**ToyGame.phases, "talk": PhaseSpec("talk", ("toy.len",), "role", zero_sum=True)}
+
+
+class OneVoter(ToyGame):
+    """Only player 1 votes: a group of one."""
+
+    def to_act(self):
+        acting = super().to_act()
+        return acting if len(self.turns) < self.talks else tuple(p for p in acting if p == 1)
+
+
+def test_zero_sum_phase_passes_with_zero_sum_rewards():
+    report = check(ZeroSumToy, reward_fns={"toy.len": CenteredLenReward()})
+    assert report.episodes == 6
+    assert ZeroSumToy.phases["talk"] == PhaseSpec("talk", ("toy.len",), "role", True)  # positional still works
+    assert PhaseSpec("clue", ("x",), "role").zero_sum is False
+
+
+def test_the_built_in_clue_phases_are_declared_zero_sum():
+    from games.odd_one_out import OddOneOutGame
+
+    for game in (SpyGame, OddOneOutGame):
+        assert game.phases["clue"].zero_sum and not game.phases["decision"].zero_sum
+
+
+def test_check_zero_sum():
+    check_zero_sum("Game 'toy'", "talk", {0: 1.0, 1: -0.5, 2: -0.5})
+    check_zero_sum("Game 'toy'", "talk", {})
+    check_zero_sum("Game 'toy'", "talk", {0: 1e9, 1: -1e9 + 1e-3})  # relative tolerance
+    for rewards in ({0: 1.0, 1: -0.9}, {0: float("nan")}):
+        with pytest.raises(PluginError, match=r"Game 'toy': phase 'talk' is declared zero-sum, but .* sum to"):
+            check_zero_sum("Game 'toy'", "talk", rewards)
+
+
+class IntReward(LenReward):
+    def __call__(self, episode, config):
+        return {t.index: len(t.completion) % 3 for t in episode.turns_of("talk")}
+
+
+class BoolReward(LenReward):
+    def __call__(self, episode, config):
+        return {t.index: t.action.kind != "invalid" for t in episode.turns_of("talk")}
+
+
+class NumpyReward(LenReward):
+    def __call__(self, episode, config):
+        return {t.index: np.float64(1.0) for t in episode.turns_of("talk")}
+
+
+class OneScoredVote:
+    name, stage = "toy.first_vote", "vote"
+
+    def __call__(self, episode, config):
+        return {t.index: 1.0 for t in episode.turns_of("vote")[:1]}
+
+
+class ScoresOneVote(ToyGame):
+    phases = {**ToyGame.phases, "vote": PhaseSpec("vote", ("toy.first_vote",), "group")}
+
+
+class NoMetrics(ToyGame):
+    metrics = None
+
+
+class MetricAsText(ToyGame):
+    metrics = {"talk_valid": "valid talk"}
+
+
+class DeclaresMore(ToyGame):
+    metrics = {**ToyGame.metrics, "won": Metric("games won")}
+
+
+class DeclaresLess(ToyGame):
+    metrics = {}
+
+
+class NoHookFound(ToyGame):
+    pass
+
+
+def crashing_metrics(episodes):
+    return {"talk_valid": 1 / len([e for e in episodes if e.info.get("missing")])}
+
+
+def text_metrics(episodes):
+    return {"talk_valid": "high"}
+
+
+def none_for_own(episodes):
+    return None
+
+
+CONTRACTS = [
+    (ZeroSumToy, {"reward_fns": {"toy.len": LenReward()}}, r"phase 'talk' is declared zero-sum, but an episode's rewards sum to"),
+    (ToyGame, {"reward_fns": {"toy.len": IntReward()}}, r"gave turn \d+ the int reward"),
+    (ToyGame, {"reward_fns": {"toy.len": BoolReward()}}, r"gave turn \d+ the bool reward"),
+    (ToyGame, {"reward_fns": {"toy.len": NumpyReward()}}, r"gave turn \d+ the float64 reward"),
+    (OneVoter, {}, r"phases\['vote'\] uses advantage 'group', but no episode had more than 1 scored turn.*Use advantage 'role'"),
+    (ScoresOneVote, {"reward_fns": {"toy.len": LenReward(), "toy.first_vote": OneScoredVote()}}, "Use advantage 'role'"),
+    (NoMetrics, {}, r"NoMetrics.metrics must be a mapping of metric name -> vzframe.types.Metric"),
+    (MetricAsText, {}, r"metrics\['talk_valid'\] is 'valid talk'; declare it as vzframe.types.Metric"),
+    (DeclaresMore, {}, r"without the metrics \['won'\] that DeclaresMore.metrics declares"),
+    (DeclaresLess, {}, r"collect_metrics returned \['talk_valid'\], which DeclaresLess.metrics does not declare"),
+    (NoHookFound, {"collect_metrics": None}, r"no collect_metrics was found in (tests\.)?test_testing or a package.*collect_metrics=your_hook"),
+    (ToyGame, {"collect_metrics": crashing_metrics}, r"collect_metrics\(episodes=<1 episodes>\) raised ZeroDivisionError"),
+    (ToyGame, {"collect_metrics": text_metrics}, r"collect_metrics returned 'talk_valid': 'high'"),
+    (ToyGame, {"collect_metrics": none_for_own}, r"collect_metrics returned None for ToyGame's own episodes"),
+]
+
+
+@pytest.mark.parametrize("cls, kw, message", CONTRACTS, ids=[f"{c.__name__}-{i}" for i, (c, _, _) in enumerate(CONTRACTS)])
+def test_check_game_catches_broken_contracts(cls, kw, message):
+    with pytest.raises(AssertionError, match=message) as info:
+        check(cls, **kw)
+    assert cls.__name__ in str(info.value)
+
+
+def test_collect_metrics_is_found_beside_the_game():
+    """games.spy.game.SpyGame's hook is games.spy.collect_metrics; subclasses elsewhere find it too."""
+    report = check_game(SpyGame, episodes=6, reward_fns={fn.name: fn for fn in SPY_REWARD_FNS})
+    assert set(report.metrics) == set(SpyGame.metrics)
+
+
+def test_a_spy_judge_of_one_sample_is_refused_as_a_degenerate_group():
+    """One judge sample per game would make the decision group one vote, whose advantage is
+    always 0: the spy game's config refuses it (check_game found it)."""
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="judge_samples"):
+        SpyGame.Config.model_validate({"decision": "judge", "judge_samples": 1})
+
+
+# ---- check_scheduler ----------------------------------------------------------------------
+
+
+def test_good_scheduler_passes():
+    report = check_scheduler(broken_schedulers.GoodScheduler)
+    assert isinstance(report, SchedulerReport) and report.sequences == 20 and report.updates == 20 * 100
+    assert set(report.phases_chosen) == {"clue", "decision"} and report.switches > 10
+    assert check_scheduler(broken_schedulers.GoodScheduler, {"patience": 1}, metrics=("acc", "na")).switches > 10
+
+
+BROKEN_SCHEDULERS = [
+    ("Nondeterministic", r"fed the same metrics, rank \d chose '\w+' at step \d+ where the first chose"),
+    ("SetInState", r"state_dict\(\) is not JSON \(Object of type set"),
+    ("NanInState", r"state_dict\(\) is not JSON .*NaN or infinity is not JSON: store None"),
+    ("ForgetsSteps", r"state saved after step \d+: (metrics\(\) after a round trip|the restored scheduler chose)"),
+    ("LoadIgnoresPhase", r"state saved after step \d+: the restored scheduler is in phase 'decision', the original in 'clue'"),
+    ("OffMenuPhase", r"update\(\) chose phase 'judge', which is not one of the game's \('clue', 'decision'\)"),
+    ("ForgetsToSetPhase", r"update\(\) returned 'clue' but scheduler.phase is 'decision'"),
+    ("BareKeyError", r"without the required metric 'acc' raised KeyError\('acc'\); say what is missing"),
+    ("CrashesOnMissingMetric", r"without the required metric 'acc' crashed with TypeError"),
+    ("IgnoresMissingMetric", r"accepted metrics without the required 'acc'"),
+    ("RequiresUndeclared", r"RequiresUndeclared.requires is not declared"),
+    ("RequiresList", r"RequiresList.requires is \['acc'\]; it must be a tuple of metric names"),
+    ("RequiresNothingButReadsAcc", r"requires no metric, but update\(step, \{\}\) raised KeyError"),
+    ("AcceptsAnyPhases", r"accepted a game without its phases but would train 'decision'; raise ValueError"),
+    ("WrongErrorForPhases", r"raised KeyError: 'clue'; a phase the game lacks must be a ValueError"),
+    ("IntStatistics", r"metrics\(\)\['steps'\] is the int 0; return floats"),
+    ("InfiniteStatistics", r"metrics\(\)\['ratio'\] is inf"),
+]
+
+
+def test_every_broken_scheduler_is_tested():
+    module = broken_schedulers
+    classes = {n for n, c in inspect.getmembers(module, inspect.isclass) if c.__module__ == module.__name__}
+    assert classes - {"Config", "_Base", "GoodScheduler"} == {name for name, _ in BROKEN_SCHEDULERS}
+
+
+@pytest.mark.parametrize("name, message", BROKEN_SCHEDULERS, ids=[n for n, _ in BROKEN_SCHEDULERS])
+def test_check_scheduler_catches(name, message):
+    with pytest.raises(AssertionError, match=message) as info:
+        check_scheduler(getattr(broken_schedulers, name))
+    assert str(info.value).startswith(f"check_scheduler({name}) found ")
+
+
+def test_check_scheduler_lists_every_problem():
+    class TwoBugs(broken_schedulers.IntStatistics):
+        requires = ["acc"]
+
+    with pytest.raises(AssertionError) as info:
+        check_scheduler(TwoBugs)
+    message = str(info.value)
+    assert message.startswith("check_scheduler(TwoBugs) found 2 problem(s):\n- ")
+    assert "requires is ['acc']" in message and "metrics()['steps'] is the int 0" in message
+
+
+def test_check_scheduler_checks_requires_against_the_game():
+    with pytest.raises(AssertionError, match=r"requires metrics \['acc'\] that the game does not report \(it reports \['na'\]\)"):
+        check_scheduler(broken_schedulers.GoodScheduler, metrics={"na": Metric("N/A rate")})
+
+
+def test_check_scheduler_restores_the_global_random_state():
+    random.seed(7)
+    expected = random.random()
+    random.seed(7)
+    check_scheduler(broken_schedulers.GoodScheduler, sequences=2)
+    assert random.random() == expected

@@ -13,7 +13,7 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from pydantic import BaseModel
 
-from vzframe.types import Episode, ImageItem, Observation, PhaseSpec, Turn
+from vzframe.types import Episode, ImageItem, Metric, Observation, PhaseSpec, Turn
 
 ImageDraw = Callable[[], ImageItem]
 """Hands a game the next picture of the run's image stream."""
@@ -41,6 +41,9 @@ class Game(Protocol):
     Config: ClassVar[type[BaseModel]]
     roles: ClassVar[tuple[Role, ...]]
     phases: ClassVar[Mapping[str, PhaseSpec]]
+    metrics: ClassVar[Mapping[str, Metric]]
+    """What the game's ``collect_metrics`` hook reports; a scheduler's ``requires`` is checked
+    against it before a run starts."""
 
     def to_act(self) -> tuple[int, ...]:
         """Players (1-based) who must move now; empty once the game is over."""
@@ -78,6 +81,8 @@ class PhaseScheduler(Protocol):
     """
 
     Config: ClassVar[type[BaseModel]]
+    requires: ClassVar[tuple[str, ...]]
+    """Metrics the scheduler reads in ``update``; the game must declare them in ``metrics``."""
     phase: str
 
     def update(self, step: int, metrics: Mapping[str, float]) -> str:
@@ -101,3 +106,17 @@ class ImageSource(Protocol):
 
     def get(self, index: int) -> ImageItem: ...
 
+
+def missing_members(obj: Any, protocol: type) -> list[str]:
+    """The members of ``protocol`` (annotated attributes and methods) that ``obj`` lacks: how
+    ``resolve`` checks each plugin against its protocol once, before a run.
+
+    >>> class Half:
+    ...     Config = None
+    ...     def get(self, index): ...
+    >>> missing_members(Half(), ImageSource), missing_members(Half(), PhaseScheduler)[:3]
+    ([], ['requires', 'phase', 'update'])
+    """
+    names = [*getattr(protocol, "__annotations__", {})]
+    names += [n for n, v in vars(protocol).items() if callable(v) and not n.startswith("_") and n not in names]
+    return [n for n in names if not hasattr(obj, n)]

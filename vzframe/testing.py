@@ -9,8 +9,12 @@ defines that static/class method, else nothing) mixed with adversarial strings, 
 an ``AssertionError`` naming the episode, seed and turn when the ``Game`` contract is broken:
 episodes must end, seats must be valid, observations well formed, untrusted text must never
 raise, a wrong player must raise ValueError, episodes must round-trip through JSON and be
-deterministic in the seed, phases must name stages that occur, and reward functions must
-return finite floats for turns of their own stage only.
+deterministic in the seed, phases must name stages that occur, reward functions must return
+finite Python floats for turns of their own stage only, a phase declared ``zero_sum`` must sum
+to 0 over every episode, a ``group`` phase must have more than one scored turn in some
+episode, and ``collect_metrics`` must report exactly the metrics the game declares.
+
+``check_scheduler`` does the same for a phase scheduler (see ``vzframe._scheduler_kit``).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from __future__ import annotations
 import itertools
 import json
 import random
+import sys
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -26,9 +31,12 @@ from typing import Any
 from PIL import Image
 from pydantic import BaseModel
 
-from vzframe.plugins import PluginError, check_rewards
+from vzframe._scheduler_kit import SchedulerReport, check_scheduler
+from vzframe.plugins import PluginError, check_metrics, check_rewards, check_zero_sum
 from vzframe.protocols import ImageDraw
-from vzframe.types import Action, Episode, ImageItem, Observation, PhaseSpec, Turn
+from vzframe.types import Action, Episode, ImageItem, Metric, Observation, PhaseSpec, Turn
+
+__all__ = ["ADVERSARIAL", "MUST_BE_INVALID", "CheckReport", "SchedulerReport", "check_game", "check_scheduler"]
 
 MUST_BE_INVALID: tuple[str, ...] = ("", " ", "\n\t \r\n")
 """Completions that carry no move in any game: they must parse to ``Action("invalid")``."""
@@ -72,12 +80,14 @@ ADVERSARIAL: tuple[str, ...] = (
 
 @dataclass(frozen=True)
 class CheckReport:
-    """What ``check_game`` played: counts of turns and invalid actions per stage."""
+    """What ``check_game`` played: counts of turns and invalid actions per stage, and what
+    ``collect_metrics`` reported for all the episodes together (empty without one)."""
 
     episodes: int
     turns: int
     turns_by_stage: dict[str, int] = field(default_factory=dict)
     invalid_by_stage: dict[str, int] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
 
     @property
     def invalid(self) -> int:
@@ -93,18 +103,26 @@ def check_game(
     reward_fns: Mapping[str, Any] | None = None,
     max_steps: int = 1_000,
     images: Callable[[int], ImageDraw] | None = None,
+    collect_metrics: Callable[..., Any] | None = None,
 ) -> CheckReport:
     """Play ``episodes`` seeded games of ``game_cls`` and assert the Game contract.
 
     ``images(seed)`` may supply the picture stream of one episode (default: plain coloured
-    rectangles). ``reward_fns`` maps names to reward functions to check on every episode.
+    rectangles). ``reward_fns`` maps names to reward functions to check on every episode
+    (the zero-sum check needs them). ``collect_metrics`` is the game's hook; by default the
+    one defined in the game's module or a package above it (``games.spy.collect_metrics``
+    for ``games.spy.game.SpyGame``), searched for the game's base classes too.
     """
     _check_class(game_cls)
     cfg = _make_config(game_cls, config)
     images = images or _image_stream
+    collect = collect_metrics or _find_collect_metrics(game_cls)
+    _check_phase_rewards(game_cls, reward_fns)
     turns_by_stage: Counter[str] = Counter()
     invalid_by_stage: Counter[str] = Counter()
     cursor: Counter[str] = Counter()
+    most_scored: Counter[str] = Counter()  # per phase: most scored turns in one episode
+    played: list[Episode] = []
     for i in range(episodes):
         ep_seed = seed + i
         where = f"{game_cls.__name__} episode {i} (seed={ep_seed})"
@@ -113,14 +131,19 @@ def check_game(
         _check_roundtrip(episode, where)
         replay = _play(game_cls, cfg, ep_seed, i, where + " replay", max_steps, images, replay_cursor)
         _check_same(episode, replay, where)
-        for name, fn in (reward_fns or {}).items():
-            _check_reward_fn(name, fn, episode, cfg, where)
+        rewards = {name: _check_reward_fn(name, fn, episode, cfg, where) for name, fn in (reward_fns or {}).items()}
+        _check_phase_scores(game_cls, episode, rewards if reward_fns is not None else None, most_scored, where)
+        if collect is not None:
+            _check_collected(game_cls, collect, [episode], where)
         for turn in episode.turns:
             turns_by_stage[turn.stage] += 1
             invalid_by_stage[turn.stage] += turn.action.kind == "invalid"
+        played.append(episode)
+    metrics: dict[str, float] = {}
     if episodes > 0:
-        _check_phases(game_cls, set(turns_by_stage), reward_fns)
-    return CheckReport(episodes, sum(turns_by_stage.values()), dict(turns_by_stage), dict(invalid_by_stage))
+        _check_phases(game_cls, set(turns_by_stage), most_scored)
+        metrics = _check_metrics_source(game_cls, collect, played)
+    return CheckReport(episodes, sum(turns_by_stage.values()), dict(turns_by_stage), dict(invalid_by_stage), metrics)
 
 
 # ---- playing one episode ------------------------------------------------------------------
@@ -240,6 +263,17 @@ def _check_class(game_cls: type) -> None:
     for name, spec in phases.items():
         assert isinstance(spec, PhaseSpec), f"{who}.phases[{name!r}] is {spec!r}, not a PhaseSpec"
         assert spec.advantage in ("group", "role"), f"{who}.phases[{name!r}].advantage is {spec.advantage!r}"
+        assert isinstance(spec.zero_sum, bool), f"{who}.phases[{name!r}].zero_sum is {spec.zero_sum!r}, not a bool"
+    metrics = getattr(game_cls, "metrics", None)
+    assert isinstance(metrics, Mapping), (
+        f"{who}.metrics must be a mapping of metric name -> vzframe.types.Metric: what its collect_metrics "
+        f"reports ({{}} if nothing); got {metrics!r}"
+    )
+    for name, metric in metrics.items():
+        assert isinstance(name, str) and name, f"{who}.metrics has the key {name!r}; metric names are non-empty str"
+        assert isinstance(metric, Metric), (
+            f"{who}.metrics[{name!r}] is {metric!r}; declare it as vzframe.types.Metric(label, headline=...)"
+        )
 
 
 def _make_config(game_cls: type, config: Any) -> BaseModel:
@@ -364,32 +398,129 @@ def _first_difference(a: Episode, b: Episode) -> str:
     return "unequal, but no field differs (check __eq__ of values in info)"
 
 
-def _check_reward_fn(name: str, fn: Any, episode: Episode, cfg: BaseModel, where: str) -> None:
+def _check_reward_fn(name: str, fn: Any, episode: Episode, cfg: BaseModel, where: str) -> dict[int, float]:
     stage = getattr(fn, "stage", None)
-    assert getattr(fn, "name", name) == name, f"reward fn registered as {name!r} has .name {fn.name!r}"
     indices = {t.index for t in episode.turns if t.stage == stage}
     try:
         rewards = fn(episode, cfg)
     except Exception as exc:
         raise AssertionError(f"{where}: reward fn {name!r} raised {type(exc).__name__}: {exc}") from exc
+    for index, value in rewards.items() if isinstance(rewards, dict) else ():
+        assert type(value) is float, (
+            f"{where}: reward fn {name!r} gave turn {index!r} the {type(value).__name__} reward {value!r}; return "
+            "Python floats (float(x)): ints, bools and NumPy scalars are not rewards"
+        )
     try:
-        check_rewards(name, rewards, indices)  # the same validation a run applies
+        return check_rewards(name, rewards, indices)  # the same validation a run applies
     except PluginError as exc:
         raise AssertionError(f"{where}: {exc}") from None
 
 
-def _check_phases(game_cls: type, stages: set[str], reward_fns: Mapping[str, Any] | None) -> None:
+def _check_phase_rewards(game_cls: type, reward_fns: Mapping[str, Any] | None) -> None:
+    """Every phase's reward fns are given (when any are) and score the phase's stage."""
+    for name, fn in (reward_fns or {}).items():
+        assert getattr(fn, "name", name) == name, f"reward fn registered as {name!r} has .name {fn.name!r}"
+    for name, spec in game_cls.phases.items() if reward_fns is not None else ():
+        missing = [r for r in spec.rewards if r not in reward_fns]
+        assert not missing, f"{game_cls.__name__}.phases[{name!r}] uses reward fns {missing} not in reward_fns"
+        for r in spec.rewards:
+            fn_stage = getattr(reward_fns[r], "stage", None)
+            assert fn_stage == spec.stage, (
+                f"{game_cls.__name__}.phases[{name!r}] trains stage {spec.stage!r} with reward fn {r!r} of "
+                f"stage {fn_stage!r}"
+            )
+
+
+def _check_phase_scores(
+    game_cls, episode: Episode, rewards: dict[str, dict[int, float]] | None, most_scored: Counter[str], where: str
+) -> None:
+    """A zero-sum phase's rewards (its reward fns summed per turn, as a run scores them) sum
+    to 0; count each phase's scored turns (without reward fns: the turns of its stage)."""
+    for name, spec in game_cls.phases.items():
+        if rewards is None or not spec.rewards:
+            most_scored[name] = max(most_scored[name], len(episode.turns_of(spec.stage)))
+            continue
+        combined: dict[int, float] = {}
+        for r in spec.rewards:
+            for index, value in rewards[r].items():
+                combined[index] = combined.get(index, 0.0) + value
+        most_scored[name] = max(most_scored[name], len(combined))
+        if spec.zero_sum:
+            try:
+                check_zero_sum(f"{where}: {game_cls.__name__}", name, combined)  # as a run checks it
+            except PluginError as exc:
+                raise AssertionError(str(exc)) from None
+
+
+def _check_phases(game_cls: type, stages: set[str], most_scored: Counter[str]) -> None:
     for name, spec in game_cls.phases.items():
         assert spec.stage in stages, (
             f"{game_cls.__name__}.phases[{name!r}] trains stage {spec.stage!r}, which no episode had "
             f"(stages seen: {sorted(stages)})"
         )
-        if reward_fns is not None:
-            missing = [r for r in spec.rewards if r not in reward_fns]
-            assert not missing, f"{game_cls.__name__}.phases[{name!r}] uses reward fns {missing} not in reward_fns"
-            for r in spec.rewards:
-                fn_stage = getattr(reward_fns[r], "stage", None)
-                assert fn_stage == spec.stage, (
-                    f"{game_cls.__name__}.phases[{name!r}] trains stage {spec.stage!r} with reward fn {r!r} of "
-                    f"stage {fn_stage!r}"
-                )
+        assert spec.advantage != "group" or most_scored[name] > 1, (
+            f"{game_cls.__name__}.phases[{name!r}] uses advantage 'group', but no episode had more than "
+            f"{most_scored[name]} scored turn of stage {spec.stage!r}: a group of one is always normalised to "
+            "advantage 0, so the phase would train nothing. Use advantage 'role' (reward minus the role's "
+            "running baseline)."
+        )
+
+
+# ---- metrics ----------------------------------------------------------------------------
+
+
+def _find_collect_metrics(game_cls: type) -> Callable[..., Any] | None:
+    """``collect_metrics`` of the module defining the game (or a base class), or of the
+    nearest package above it."""
+    for klass in game_cls.__mro__:
+        parts = klass.__module__.split(".")
+        for n in range(len(parts), 0, -1):
+            fn = getattr(sys.modules.get(".".join(parts[:n])), "collect_metrics", None)
+            if callable(fn):
+                return fn
+    return None
+
+
+def _collect(collect: Callable[..., Any], episodes: list[Episode], where: str) -> Any:
+    try:
+        return collect(episodes=episodes)  # hooks are called with keyword arguments
+    except Exception as exc:
+        raise AssertionError(
+            f"{where}: collect_metrics(episodes=<{len(episodes)} episodes>) raised {type(exc).__name__}: {exc}"
+        ) from exc
+
+
+def _check_collected(game_cls: type, collect: Callable[..., Any], episodes: list[Episode], where: str) -> dict[str, float]:
+    """``collect_metrics(episodes=...)`` reports every declared metric and nothing else."""
+    who = game_cls.__name__
+    result = _collect(collect, episodes, where)
+    if result is None:
+        raise AssertionError(f"{where}: collect_metrics returned None for {who}'s own episodes")
+    try:
+        values = check_metrics(who, result)  # the same validation a run applies
+    except PluginError as exc:
+        raise AssertionError(f"{where}: {exc}") from None
+    declared = game_cls.metrics
+    missing = [m for m in declared if m not in values]
+    assert not missing, (
+        f"{where}: collect_metrics returned {sorted(values)}, without the metrics {missing} that {who}.metrics "
+        "declares; a run stops when a declared metric is not reported"
+    )
+    extra = [m for m in values if m not in declared]
+    assert not extra, (
+        f"{where}: collect_metrics returned {extra}, which {who}.metrics does not declare; declare them "
+        "(Metric(label)) so schedulers and displays can rely on them"
+    )
+    return values
+
+
+def _check_metrics_source(game_cls: type, collect: Callable[..., Any] | None, played: list[Episode]) -> dict[str, float]:
+    who = game_cls.__name__
+    if collect is None:
+        assert not game_cls.metrics, (
+            f"{who}.metrics declares {sorted(game_cls.metrics)}, but no collect_metrics was found in "
+            f"{game_cls.__module__} or a package above it; pass check_game(..., collect_metrics=your_hook)"
+        )
+        return {}
+    _collect(collect, [], who)
+    return _check_collected(game_cls, collect, played, f"{who} ({len(played)} episodes together)")

@@ -91,6 +91,8 @@ class Turn:
     action: Action
     reward: float | None = None
     advantage: float | None = None
+    trained: bool = False
+    """Whether the step trained on this turn (its stage is the active phase's)."""
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Turn:
@@ -128,15 +130,28 @@ class Episode:
 
 
 @dataclass(frozen=True)
+class Metric:
+    """A metric a game reports through ``collect_metrics``, declared in the game's
+    ``metrics`` so schedulers' needs are checked before a run starts. ``label`` names it on
+    screens; ``headline`` metrics are the ones the progress line shows."""
+
+    label: str
+    headline: bool = False
+
+
+@dataclass(frozen=True)
 class PhaseSpec:
     """What a training phase means for a game: which stage's turns carry gradient, the
     reward functions that score them (summed), and how advantages are estimated
     (``group``: normalised over each game's turns of that stage; ``role``: reward minus the
-    role's running baseline)."""
+    role's running baseline). ``zero_sum`` declares that the phase's rewards sum to 0 over
+    the scored turns of every episode (what one player wins another loses); runs and
+    ``check_game`` verify it."""
 
     stage: str
     rewards: tuple[str, ...]
     advantage: Literal["group", "role"]
+    zero_sum: bool = False
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from vzframe.hookspecs import hookimpl
 from vzframe.parsing import parse_choice, parse_clue, public_text
 from vzframe.protocols import ImageDraw
-from vzframe.types import Action, Episode, Observation, PhaseSpec, Turn
+from vzframe.types import Action, Episode, Metric, Observation, PhaseSpec, Turn
 
 
 class Config(BaseModel):
@@ -61,6 +61,8 @@ class DescribePickGame:
         "decision": PhaseSpec("decision", ("pick.guess",), "role"),
         "clue": PhaseSpec("clue", ("pick.clue",), "role"),
     }
+    # What collect_metrics reports: checked against what the scheduler needs before a run.
+    metrics: ClassVar[dict[str, Metric]] = {"acc": Metric("pick accuracy", headline=True), "na": Metric("N/A rate")}
 
     def __init__(self, config: Config, *, seed: int, images: ImageDraw) -> None:
         self.config, self.seed = config, seed

@@ -18,11 +18,11 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from games.clue_vote import ClueVoteGame
+from games.clue_vote import MAX_CLUE_ROUNDS, MAX_PLAYERS, VOTE_METRICS, ClueVoteGame
 from games.odd_one_out import prompts
 from games.odd_one_out.roles import COMMON, ODD, OddRole
 from vzframe.protocols import ImageDraw
-from vzframe.types import Episode, ImageItem, Observation, PhaseSpec
+from vzframe.types import Episode, ImageItem, Metric, Observation, PhaseSpec
 
 MAX_DRAWS = 8
 """Pictures drawn at most to find one whose id differs from picture A's."""
@@ -33,9 +33,9 @@ class OddOneOutConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
-    num_players: int = Field(4, ge=3)
+    num_players: int = Field(4, ge=3, le=MAX_PLAYERS)
     """Players in a game; one of them (a random seat) sees the odd picture."""
-    clue_rounds: int = Field(2, ge=1)
+    clue_rounds: int = Field(2, ge=1, le=MAX_CLUE_ROUNDS)
     """Rounds of clues before the vote; every player speaks once per round, in seat order."""
     beta: float = Field(0.1, ge=0, allow_inf_nan=False)
     """Clue reward: weight of the odd-versus-common vote gap Psi (zero-sum)."""
@@ -57,10 +57,13 @@ class OddOneOutGame(ClueVoteGame):
     name: ClassVar[str] = "odd_one_out"
     Config: ClassVar[type[OddOneOutConfig]] = OddOneOutConfig
     roles: ClassVar[tuple[OddRole, ...]] = (ODD, COMMON)
+    metrics: ClassVar[Mapping[str, Metric]] = MappingProxyType(
+        {**VOTE_METRICS, "odd_found": Metric("odd one found", headline=True), "odd_self_found": Metric("odd found by itself")}
+    )
     phases: ClassVar[Mapping[str, PhaseSpec]] = MappingProxyType(
         {
             "decision": PhaseSpec("decision", ("odd.vote",), "group"),
-            "clue": PhaseSpec("clue", ("odd.clue",), "role"),
+            "clue": PhaseSpec("clue", ("odd.clue",), "role", zero_sum=True),
         }
     )
     self_votes: ClassVar[bool] = True  # naming yourself is a valid vote, and correct if you are odd

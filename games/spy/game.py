@@ -19,13 +19,13 @@ from typing import Any, ClassVar, Literal
 from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field
 
-from games.clue_vote import ClueVoteGame, picture_messages
+from games.clue_vote import MAX_CLUE_ROUNDS, MAX_PLAYERS, VOTE_METRICS, ClueVoteGame, picture_messages
 from games.spy import prompts
 from games.spy.roles import CITIZEN, JUDGE, SPY, SpyRole
 from vzframe.config import ConfigError
 from vzframe.parsing import parse_clue, parse_vote  # noqa: F401  (re-exported: callers use game.parse_vote)
 from vzframe.protocols import ImageDraw
-from vzframe.types import Episode, ImageItem, Observation, PhaseSpec
+from vzframe.types import Episode, ImageItem, Metric, Observation, PhaseSpec
 
 
 class SpyConfig(BaseModel):
@@ -33,9 +33,9 @@ class SpyConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
-    num_citizens: int = Field(3, ge=2)
-    """Players who see the real picture; the game has num_citizens + 1 players."""
-    clue_rounds: int = Field(2, ge=1)
+    num_citizens: int = Field(3, ge=2, le=MAX_PLAYERS - 1)
+    """Players who see the real picture (2 to 11); the game has num_citizens + 1 players."""
+    clue_rounds: int = Field(2, ge=1, le=MAX_CLUE_ROUNDS)
     """Rounds of clues before the vote; every player speaks once per round, in seat order."""
     spy_image: Literal["blank", "modified"] = "blank"
     """The spy's picture: `blank` (the paper) or `modified`, the citizens' picture with a few
@@ -45,8 +45,9 @@ class SpyConfig(BaseModel):
     decision: Literal["vote", "judge"] = "vote"
     """Who finds the spy: `vote` (the paper: every citizen votes) or `judge` (the reference:
     one judge who sees the citizens' picture and all clues, sampled judge_samples times)."""
-    judge_samples: int = Field(8, ge=1, le=64)
-    """decision=judge: samples of the judge; their votes are the decision group."""
+    judge_samples: int = Field(8, ge=2, le=64)
+    """decision=judge: samples of the judge; their votes are the decision group (at least 2: a
+    group of one always has advantage 0)."""
     beta: float = Field(0.1, ge=0, allow_inf_nan=False)
     """Clue reward: weight of the spy-versus-citizens vote gap Psi (zero-sum)."""
     lam: float = Field(0.1, ge=0, allow_inf_nan=False)
@@ -73,12 +74,14 @@ class SpyGame(ClueVoteGame):
     """One game of visual "Who is the Spy". Construct with ``SpyGame(config, seed=, images=)``."""
 
     name: ClassVar[str] = "spy"
+    default_model: ClassVar[str | None] = "toy-world"  # plugins.toy_world: warm-started on this game (clevr_toy)
     Config: ClassVar[type[SpyConfig]] = SpyConfig
     roles: ClassVar[tuple[SpyRole, ...]] = (SPY, CITIZEN, JUDGE)
+    metrics: ClassVar[Mapping[str, Metric]] = MappingProxyType({**VOTE_METRICS, "spy_caught": Metric("spy caught", headline=True)})
     phases: ClassVar[Mapping[str, PhaseSpec]] = MappingProxyType(
         {
             "decision": PhaseSpec("decision", ("spy.vote",), "group"),
-            "clue": PhaseSpec("clue", ("spy.clue",), "role"),
+            "clue": PhaseSpec("clue", ("spy.clue",), "role", zero_sum=True),
         }
     )
 

@@ -16,6 +16,7 @@ def test_check_game():
     for candidates in (2, 5):
         report = check_game(plugin.DescribePickGame, {"candidates": candidates}, reward_fns=REWARD_FNS)
         assert report.turns_by_stage == {"clue": 50, "decision": 50}
+        assert set(report.metrics) == set(plugin.DescribePickGame.metrics)  # collect_metrics, found beside the game
 
 
 def test_doctests():
