@@ -110,7 +110,7 @@ def decision_games(n_games: int, citizens: int) -> list[Any]:
     every game now waits for its citizens' votes."""
     from games.spy.game import SpyConfig, SpyGame
     from plugins.shapes import ShapesSource
-    from vzframe.runtime import ImageCursor
+    from vzframe.rollout.play import ImageCursor
 
     cursor = ImageCursor(ShapesSource(ShapesSource.Config(), seed=0), rank=0, world=1)
     games = []

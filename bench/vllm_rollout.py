@@ -21,7 +21,7 @@ os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
 def observations(n_games: int):
     from games.spy.game import SpyConfig, SpyGame
     from plugins.shapes import ShapesSource
-    from vzframe.runtime import ImageCursor
+    from vzframe.rollout.play import ImageCursor
 
     source = ShapesSource(ShapesSource.Config(), seed=0)
     cursor = ImageCursor(source, rank=0, world=1)

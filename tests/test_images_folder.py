@@ -198,7 +198,7 @@ def test_doctests_and_documented_fields():
 
 def test_a_resumed_cursor_continues_with_the_same_pictures(folder):
     """What a resumed run relies on: the run's image cursor only stores its position."""
-    from vzframe.runtime import ImageCursor
+    from vzframe.rollout.play import ImageCursor
 
     src = make(folder, seed=9, shuffle=True)
     straight = ImageCursor(src, rank=0, world=1)
@@ -210,7 +210,7 @@ def test_a_resumed_cursor_continues_with_the_same_pictures(folder):
 def test_a_file_name_that_is_not_utf8_is_served_and_saved(tmp_path):
     """``os.fsdecode`` keeps undecodable bytes as lone surrogates; the run names its picture
     file after the id anyway (``image_filename``, ``save_images``)."""
-    from vzframe.runtime import image_filename, save_images
+    from vzframe.rundir import image_filename, save_images
 
     pictures = tmp_path / "pictures"
     pictures.mkdir()

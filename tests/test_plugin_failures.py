@@ -13,11 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from vzframe.advantages import RoleBaselines
+from vzframe.advantages import RoleBaselines, score
 from vzframe.config import load_config
 from vzframe.plugins import PluginError, check_metrics
 from vzframe.rollout import Generation
-from vzframe.runtime import ImageCursor, play, resolve, score, step_metrics
+from vzframe.rollout.play import ImageCursor, play
+from vzframe.runtime import resolve, step_metrics
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = "tests.fixtures.faulty_game"
@@ -39,12 +40,12 @@ def setup_of(**game):
 def played(setup, n: int = 2):
     images = ImageCursor(setup.image_source, rank=0, world=1)
     games = [setup.game_cls(setup.game_config, seed=i, images=images.draw) for i in range(n)]
-    return play(games, ScriptedEngine())[0]
+    return play(games, ScriptedEngine()).episodes
 
 
 def test_a_healthy_faulty_game_plays_scores_and_measures():
     setup = setup_of()
-    episodes = score(played(setup), setup)
+    episodes = score(played(setup), setup.game_cls.phases, setup.reward_fns, setup.game_config)
     assert all(t.reward is not None for ep in episodes for t in ep.turns)
     assert step_metrics(setup, episodes, {}, RoleBaselines())["acc"] == 0.0
 
@@ -82,7 +83,7 @@ def test_collect_metrics_returning_a_non_number_is_rejected():
 def test_malformed_rewards_stop_scoring(bad, message):
     setup = setup_of(bad_reward=bad)
     with pytest.raises(PluginError, match=message):
-        score(played(setup), setup)
+        score(played(setup), setup.game_cls.phases, setup.reward_fns, setup.game_config)
 
 
 @pytest.mark.slow

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from vzframe import hookspecs
+from vzframe.config import ConfigError
 from vzframe.plugins import (
     DEFAULT_PLUGINS,
     PluginError,
@@ -16,6 +17,7 @@ from vzframe.plugins import (
     load_plugin,
     make_plugin_manager,
     plugin_infos,
+    plugin_versions,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,8 +46,8 @@ def test_plugin_hooks_are_documented(hook):
 def test_reference_plugins_are_entry_points():
     installed = installed_plugins()
     assert {"games.spy", "schedulers.hysteresis", "plugins.shapes"} <= set(installed)
-    module, version = load_plugin("games.spy")
-    assert module.__name__ == "games.spy" and version == "0.1.0"
+    assert load_plugin("games.spy").__name__ == "games.spy"
+    assert plugin_versions(make_plugin_manager(["games.spy"]))["games.spy"] == "0.1.0"
 
 
 def test_unknown_plugin_lists_installed_ones():
@@ -128,3 +130,113 @@ def test_malformed_rewards_are_rejected(rewards, message):
 
 def test_valid_rewards_pass_through():
     assert check_rewards("ok", {0: 1, 1: -0.5}, {0, 1}) == {0: 1.0, 1: -0.5}
+
+
+def _models_plugin(*registrations):
+    """A plugin whose register_models hook calls ``register(*args)`` for each of ``registrations``."""
+    from vzframe.hookspecs import hookimpl
+
+    class Plugin:
+        @hookimpl
+        def register_models(self, register):
+            for args in registrations:
+                register(*args)
+
+    return Plugin()
+
+
+def test_register_models_names_models_with_their_image_source(tmp_path):
+    from vzframe.models import ModelSpec, model_dir
+
+    registry = build_registry(make_plugin_manager([]))
+    assert registry.owners[("models", "tiny")] == "vzframe.models"  # the core's own default plugin
+    assert registry.owners[("models", "toy-world")] == "plugins.toy_world"
+    toy = registry.models["toy-world"]
+    assert toy.images == "clevr_toy" and toy.path == ROOT / "plugins" / "toy_world" / "model"
+    assert model_dir("toy-world", registry.models) == toy.path
+
+    built = []
+    (tmp_path / "config.json").write_text("{}")
+    pm = make_plugin_manager([])
+    pm.register(_models_plugin((ModelSpec("mine", lambda: built.append(1) or tmp_path, images="shapes"),)), name="mine")
+    registry = build_registry(pm)
+    assert built == []  # a builder runs when a run loads the model, not when it is registered
+    assert model_dir("mine", registry.models) == tmp_path and built == [1]
+    with pytest.raises(ConfigError, match=r"Model 'gone' is missing: .* holds no config.json"):
+        ModelSpec("gone", tmp_path / "nothing").local_dir()
+
+
+def test_register_models_refuses_duplicates_and_other_registrations():
+    from vzframe.models import ModelSpec
+
+    pm = make_plugin_manager([])
+    pm.register(_models_plugin((ModelSpec("tiny", "/elsewhere"),)), name="also_tiny")
+    with pytest.raises(PluginError, match="model 'tiny' registered twice: by plugin 'vzframe.models' and by 'also_tiny'"):
+        build_registry(pm)
+    pm = make_plugin_manager([])
+    pm.register(_models_plugin(("mine", "/a/path")), name="two_args")
+    with pytest.raises(PluginError, match=re.escape("two_args: register_models takes register(ModelSpec(...))")):
+        build_registry(pm)
+
+
+def test_register_models_choice_precedence(monkeypatch, tmp_path):
+    """config > $VZFRAME_DEFAULT_MODEL > the game's default_model > tiny; images: config > the
+    game's default_images > the model's images > clevr_toy."""
+    from vzframe.models import DEFAULT_MODEL_ENV, Choice, choose
+
+    monkeypatch.delenv(DEFAULT_MODEL_ENV, raising=False)
+    registry = build_registry(make_plugin_manager(["games.spy", "games.odd_one_out"]))
+    spy, odd = registry.games["spy"], registry.games["odd_one_out"]
+
+    def pick(model, images, game=spy, name="spy"):
+        return choose(model, images, name, game, registry.models, registry.image_sources)
+
+    assert pick(None, None) == Choice("toy-world", "clevr_toy", None)  # the README's first command
+    plain = pick(None, None, odd, "odd_one_out")  # no toy model for this game yet: the tiny one, said plainly
+    assert (plain.model, plain.images) == ("tiny", "clevr_toy")
+    assert "game 'odd_one_out' names no default model" in plain.note and "vzframe model list" in plain.note
+    explicit = pick(str(tmp_path), "shapes")
+    assert (explicit.model, explicit.images, explicit.note) == (str(tmp_path.resolve()), "shapes", None)
+    assert pick("tiny", None, odd, "odd_one_out").note is None
+
+    monkeypatch.setenv(DEFAULT_MODEL_ENV, "tiny")  # the test suite's switch: every default, never an explicit model
+    assert pick(None, None).model == "tiny" and pick("toy-world", None).model == "toy-world"
+    monkeypatch.delenv(DEFAULT_MODEL_ENV)
+
+    class Game:
+        default_model, default_images = "toy-world", "shapes"
+
+    assert pick(None, None, Game, "g").images == "shapes"  # the game's images beat the model's
+    with pytest.raises(ConfigError, match=r"model='nope' is neither a registered model \(tiny, toy-world\) nor a directory"):
+        pick("nope", None)
+    Game.default_model = "gone"
+    with pytest.raises(ConfigError, match=r"model='gone' \(game 'g'.s default_model\) is neither"):
+        pick(None, None, Game, "g")
+    Game.default_model, Game.default_images = None, "nope"
+    with pytest.raises(ConfigError, match=r"Unknown image source 'nope' \(game 'g'.s default_images\)\. Available: charts"):
+        pick(None, None, Game, "g")
+
+
+def test_register_models_resolve_records_the_choice(monkeypatch, capsys):
+    from vzframe.config import load_config
+    from vzframe.models import DEFAULT_MODEL_ENV
+    from vzframe.runtime import resolve
+
+    monkeypatch.delenv(DEFAULT_MODEL_ENV, raising=False)
+    setup = resolve(load_config(None, [], ["games.odd_one_out", "schedulers.hysteresis"]))
+    assert (setup.config.model, setup.config.images) == ("tiny", "clevr_toy")  # what config.yaml and the report show
+    assert capsys.readouterr().err.startswith("note: game 'odd_one_out' names no default model")
+    setup = resolve(load_config(None, ["images=shapes"], ["games.spy", "schedulers.hysteresis"]))
+    assert (setup.config.model, setup.config.images, type(setup.image_source).__name__) == ("toy-world", "shapes", "ShapesSource")
+    assert capsys.readouterr().err == ""
+
+
+def test_register_commands_adds_model_subcommands(capsys):
+    from vzframe.cli import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["model", "build-toy", "--help"], plugins=[])  # from plugins.toy_world, a default plugin
+    assert exit_.value.code == 0 and "--caption-steps" in capsys.readouterr().out
+    assert main(["model", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "tiny " in out and "toy-world " in out and "images=clevr_toy" in out

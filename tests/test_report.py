@@ -19,7 +19,7 @@ from plugins.report.svg import Segment, Series, line_chart, nice_ticks, segments
 from plugins.report.transcripts import parse_steps
 from vzframe.cli import build_parser, main
 from vzframe.config import ConfigError
-from vzframe.runtime import image_filename
+from vzframe.rundir import image_filename
 
 PLUGINS = ["plugins.report"]
 EVIL = "<script>alert(1)</script>"

@@ -3,9 +3,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any
+
+from vzframe import dist
+from vzframe.plugins import PluginError, check_rewards, check_zero_sum
+from vzframe.types import Episode, PhaseSpec
 
 STD_EPS = 1e-8
 
@@ -55,3 +61,60 @@ class RoleBaselines:
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         self.alpha = float(state["alpha"])
         self.values = {k: float(v) for k, v in state["values"].items()}
+
+
+def score(episodes: list[Episode], phases: Mapping[str, PhaseSpec], reward_fns: Mapping[str, list[Any]], game_config: Any) -> list[Episode]:
+    """Fill in every turn's reward: the sum of its phase's reward functions (``reward_fns``:
+    phase -> functions). A phase declared ``zero_sum`` must sum to 0 in every episode."""
+    scored = []
+    for ep in episodes:
+        rewards: dict[int, float] = {}
+        for phase, spec in phases.items():
+            stage_turns = {t.index for t in ep.turns_of(spec.stage)}
+            phase_rewards: dict[int, float] = {}
+            for fn in reward_fns[phase]:
+                try:
+                    out = fn(ep, game_config)
+                except Exception as exc:
+                    raise PluginError(f"Reward function {fn.name!r} raised on a {ep.game} episode: {type(exc).__name__}: {exc}") from exc
+                for index, value in check_rewards(fn.name, out, stage_turns).items():
+                    phase_rewards[index] = phase_rewards.get(index, 0.0) + value
+            if getattr(spec, "zero_sum", False):
+                check_zero_sum(f"Game {ep.game!r}", phase, phase_rewards)
+            for index, value in phase_rewards.items():
+                rewards[index] = rewards.get(index, 0.0) + value
+        turns = tuple(dataclasses.replace(t, reward=rewards.get(t.index)) for t in ep.turns)
+        scored.append(dataclasses.replace(ep, turns=turns))
+    return scored
+
+
+def estimate_advantages(episodes: list[Episode], phases: dict, baselines: RoleBaselines) -> tuple[list[Episode], dict[str, float]]:
+    """Group-normalise ``group`` stages within each game; subtract the role baseline in
+    ``role`` stages, then fold this step's rank-averaged role means into the baselines.
+    Returns the episodes with advantages and those role means."""
+    group_stages = {s.stage for s in phases.values() if s.advantage == "group"}
+    role_stages = {s.stage for s in phases.values() if s.advantage == "role"}
+    sums: dict[str, float] = defaultdict(float)
+    for ep in episodes:
+        for role in set(ep.roles):
+            sums[f"{role}/sum"] += 0.0
+            sums[f"{role}/n"] += 0.0
+        for t in ep.turns:
+            if t.stage in role_stages and t.reward is not None:
+                sums[f"{t.role}/sum"] += t.reward
+                sums[f"{t.role}/n"] += 1
+    totals = dist.all_reduce_sum(sums)
+    role_means = {k[:-4]: totals[k] / totals[k[:-4] + "/n"] for k in totals if k.endswith("/sum") and totals[k[:-4] + "/n"]}
+
+    out = []
+    for ep in episodes:
+        advantages: dict[int, float] = {}
+        for stage in group_stages:
+            scored = [t for t in ep.turns_of(stage) if t.reward is not None]
+            advantages.update(zip((t.index for t in scored), group_normalize([t.reward for t in scored])))
+        for t in ep.turns:
+            if t.stage in role_stages and t.reward is not None:
+                advantages[t.index] = baselines.advantage(t.role, t.reward)
+        out.append(dataclasses.replace(ep, turns=tuple(dataclasses.replace(t, advantage=advantages.get(t.index)) for t in ep.turns)))
+    baselines.update(role_means)
+    return out, role_means

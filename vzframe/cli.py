@@ -5,14 +5,14 @@
     vzframe export OUTPUT_DIR [--step N] DEST
     vzframe plugins
     vzframe eval OUTPUT_DIR [--games N] [--seed S] [--step N]
+    vzframe model list
     vzframe model build-tiny DIR
-    vzframe model build-toy DIR
+    vzframe model build-toy DIR      (added by plugins.toy_world)
 """
 
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
 from pathlib import Path
 
@@ -57,7 +57,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
     config = load_config(out / "config.yaml", [*args.items, f"output_dir={out}"])
     train(config, display=not args.quiet, resume=True)
     if dist.rank() == 0:
-        print(f"Run continued in {out}")
+        print(f"Run in {out} has finished its {config.steps} steps.")
     return 0
 
 
@@ -65,14 +65,10 @@ def cmd_export(args: argparse.Namespace) -> int:
     from vzframe import checkpoint
 
     out = Path(args.output_dir).expanduser().resolve()
-    ckpt = checkpoint.latest(out, step=args.step)
-    if ckpt is None:
-        raise ConfigError(f"{out} has no complete checkpoint to export (looked in {checkpoint.checkpoint_root(out)}).")
-    dest = Path(args.dest).expanduser().resolve()
-    if dest.exists() and any(dest.iterdir()):
-        raise ConfigError(f"{dest} exists and is not empty; choose a new directory.")
-    shutil.copytree(ckpt.path / "model", dest, dirs_exist_ok=True)
-    print(f"Exported step {ckpt.step} of {out} to {dest} (a Hugging Face model directory).")
+    ckpt = checkpoint.export(out, Path(args.dest).expanduser().resolve(), step=args.step)
+    if note := ckpt.fallback_note():
+        print(f"warning: {note}", file=sys.stderr)
+    print(f"Exported step {ckpt.step} of {out} to {args.dest} (a Hugging Face model directory, verified).")
     return 0
 
 
@@ -101,12 +97,15 @@ def cmd_model_build_tiny(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_model_build_toy(args: argparse.Namespace) -> int:
-    from vzframe.models.toy import WarmStart, build_toy
+def cmd_model_list(args: argparse.Namespace) -> int:
+    from vzframe.plugins import build_registry, installed_plugins, make_plugin_manager
 
-    settings = WarmStart(seed=args.seed, caption_steps=args.caption_steps, game_steps=args.game_steps)
-    path = build_toy(args.dir, settings)
-    print(f"Toy-world Qwen2.5-VL model written to {path}")
+    pm = make_plugin_manager(sorted(installed_plugins()), on_error=lambda name, exc: print(
+        f"warning: skipping plugin {name!r}: {exc}", file=sys.stderr))
+    registry = build_registry(pm)
+    for name, spec in sorted(registry.models.items()):
+        where = "built on first use" if callable(spec.path) else str(spec.path)
+        print(f"{name:16} {registry.owners[('models', name)]:20} images={spec.images or '-':12} {spec.description} [{where}]")
     return 0
 
 
@@ -155,34 +154,31 @@ def build_parser(plugins: list[str] | None = None) -> argparse.ArgumentParser:
 
     model = sub.add_parser("model", help="model utilities")
     model_sub = model.add_subparsers(dest="model_command", required=True)
+    model_sub.add_parser("list", help="models registered by plugins, for model=NAME").set_defaults(func=cmd_model_list)
     tiny = model_sub.add_parser("build-tiny", help="build the tiny offline Qwen2.5-VL model into DIR")
     tiny.add_argument("dir")
     tiny.add_argument("--seed", type=int, default=0)
     tiny.set_defaults(func=cmd_model_build_tiny)
-    from vzframe.models.toy import WarmStart
-
-    toy = model_sub.add_parser("build-toy", help="build the toy world's base model into DIR (warm-started; ~10 min on a CPU)")
-    toy.add_argument("dir")
-    toy.add_argument("--seed", type=int, default=0)
-    toy.add_argument("--caption-steps", type=int, default=WarmStart.caption_steps)
-    toy.add_argument("--game-steps", type=int, default=WarmStart.game_steps)
-    toy.set_defaults(func=cmd_model_build_toy)
-    _plugin_commands(sub, plugins)
+    _plugin_commands(sub, model_sub, plugins)
     return parser
 
 
-def _plugin_commands(subparsers: argparse._SubParsersAction, plugins: list[str] | None) -> None:
-    """Let installed plugins add subcommands (``register_commands``). A plugin that fails to
-    load is reported and skipped, so one broken package never breaks the whole CLI."""
+def _plugin_commands(subparsers: argparse._SubParsersAction, model_subparsers: argparse._SubParsersAction,
+                     plugins: list[str] | None) -> None:
+    """Let installed plugins add subcommands and ``model`` subcommands (``register_commands``).
+    A plugin that fails to load is reported and skipped, so one broken package never breaks the CLI."""
     from vzframe.plugins import installed_plugins, make_plugin_manager
 
     names = sorted(installed_plugins()) if plugins is None else plugins
     pm = make_plugin_manager(names, on_error=lambda name, exc: print(
         f"warning: skipping plugin {name!r}: {exc}", file=sys.stderr))
-    pm.hook.register_commands(subparsers=subparsers)
+    pm.hook.register_commands(subparsers=subparsers, model_subparsers=model_subparsers)
 
 
 def main(argv: list[str] | None = None, *, plugins: list[str] | None = None) -> int:
+    from vzframe import dist
+
+    dist.configure_threads()  # before anything imports torch: OpenMP reads its settings once
     from vzframe.checkpoint import CheckpointError
     from vzframe.plugins import PluginError
 

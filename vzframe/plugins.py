@@ -21,10 +21,13 @@ from typing import Any
 import pluggy
 
 from vzframe import hookspecs
+from vzframe.models import ModelSpec
 
 ENTRY_POINT_GROUP = "vzframe"
-DEFAULT_PLUGINS = ("plugins.shapes", "plugins.clevr", "plugins.charts", "plugins.folder")
-"""Loaded in every run: the built-in image sources."""
+DEFAULT_PLUGINS = (
+    "vzframe.models", "plugins.shapes", "plugins.clevr", "plugins.charts", "plugins.folder", "plugins.toy_world",
+)
+"""Loaded in every run: the built-in models (``tiny``, ``toy-world``) and image sources."""
 
 
 class PluginError(Exception):
@@ -56,8 +59,8 @@ def _version_of(ep, module: ModuleType) -> str:
         return version("vzframe") if top in ("vzframe", "games", "schedulers", "plugins") else "unknown"
 
 
-def load_plugin(name: str) -> tuple[ModuleType, str]:
-    """Import plugin ``name`` by entry point, else by module path. Returns (module, version)."""
+def load_plugin(name: str) -> ModuleType:
+    """Import plugin ``name`` by entry point, else by module path."""
     installed = installed_plugins()
     ep = installed.get(name)
     if ep is None and os.getcwd() not in sys.path and "" not in sys.path:
@@ -74,7 +77,7 @@ def load_plugin(name: str) -> tuple[ModuleType, str]:
         raise PluginError(f"Plugin {name!r} failed to import: {exc}") from exc
     except Exception as exc:
         raise PluginError(f"Plugin {name!r} failed to import: {type(exc).__name__}: {exc}") from exc
-    return module, _version_of(ep, module)
+    return module
 
 
 def make_plugin_manager(names: tuple[str, ...] | list[str] = (), *, on_error=None) -> pluggy.PluginManager:
@@ -84,10 +87,9 @@ def make_plugin_manager(names: tuple[str, ...] | list[str] = (), *, on_error=Non
     ``on_error(name, error)`` and skipped."""
     pm = pluggy.PluginManager("vzframe")
     pm.add_hookspecs(hookspecs)
-    pm._vz_versions = {}
     for name in dict.fromkeys([*DEFAULT_PLUGINS, *names]):
         try:
-            module, ver = load_plugin(name)
+            module = load_plugin(name)
             if pm.is_registered(module):
                 continue
             try:
@@ -98,15 +100,20 @@ def make_plugin_manager(names: tuple[str, ...] | list[str] = (), *, on_error=Non
             if on_error is None:
                 raise
             on_error(name, exc)
-            continue
-        pm._vz_versions[name] = ver
     pm.check_pending()
     return pm
 
 
+def plugin_versions(pm: pluggy.PluginManager) -> dict[str, str]:
+    """The version of every plugin in ``pm``: its distribution's, or its module's
+    ``__version__``."""
+    installed = installed_plugins()
+    return {name: _version_of(installed.get(name), module) for name, module in pm.list_name_plugin()}
+
+
 def plugin_infos(pm: pluggy.PluginManager) -> list[PluginInfo]:
     """Name, version, module and implemented hooks of every plugin in ``pm``."""
-    versions = pm._vz_versions
+    versions = plugin_versions(pm)
     infos = []
     for name, module in pm.list_name_plugin():
         hooks = tuple(sorted(h.name for h in pm.get_hookcallers(module) or ()))
@@ -122,6 +129,7 @@ class Registry:
     schedulers: dict[str, type] = field(default_factory=dict)
     reward_fns: dict[str, Any] = field(default_factory=dict)
     image_sources: dict[str, type] = field(default_factory=dict)
+    models: dict[str, ModelSpec] = field(default_factory=dict)
     owners: dict[tuple[str, str], str] = field(default_factory=dict)
 
     def add(self, kind: str, name: str, obj: Any, plugin: str) -> None:
@@ -144,6 +152,7 @@ def build_registry(pm: pluggy.PluginManager) -> Registry:
             ("register_schedulers", "schedulers"),
             ("register_reward_fns", "reward_fns"),
             ("register_image_sources", "image_sources"),
+            ("register_models", "models"),
         ):
             impl = getattr(module, hook, None)
             if impl is None or not callable(impl):
@@ -157,6 +166,8 @@ def build_registry(pm: pluggy.PluginManager) -> Registry:
                         raise PluginError(f"{_plugin}: register({obj!r}) needs an object with a str `name`")
                 else:
                     name, obj = args
+                if _kind == "models" and not (len(args) == 1 and isinstance(obj, ModelSpec)):
+                    raise PluginError(f"{_plugin}: register_models takes register(ModelSpec(...)), not register{args!r}")
                 registry.add(_kind, name, obj, _plugin)
 
             try:
@@ -183,6 +194,35 @@ def check_rewards(fn_name: str, rewards: Any, turn_indices: set[int]) -> dict[in
         if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
             raise PluginError(f"Reward function {fn_name!r} gave turn {index} a non-finite reward {value!r}.")
     return {int(k): float(v) for k, v in rewards.items()}
+
+
+def check_zero_sum(game_label: str, phase: str, rewards: dict[int, float], tol: float = 1e-6) -> None:
+    """Raise unless the rewards of one episode's scored turns (``{turn index: reward}``, the
+    phase's reward functions summed) sum to 0, as a phase declared ``zero_sum`` promises.
+    ``tol`` is relative to the rewards' size: ``|sum| <= tol * max(1, sum of |reward|)``.
+
+    >>> check_zero_sum("Game 'spy'", "clue", {0: 0.25, 1: -0.25})
+    >>> try:
+    ...     check_zero_sum("Game 'spy'", "clue", {0: 0.5, 1: 0.5})
+    ... except PluginError as exc:
+    ...     print(exc)
+    Game 'spy': phase 'clue' is declared zero-sum, but an episode's rewards sum to +1 over 2 turns ({0: 0.5, 1: 0.5}). Fix its reward functions, or declare the phase with zero_sum=False.
+    """
+    total = math.fsum(rewards.values())
+    scale = max(1.0, math.fsum(abs(r) for r in rewards.values()))
+    if not math.isfinite(total) or abs(total) > tol * scale:
+        shown = dict(list(rewards.items())[:8])
+        more = f" and {len(rewards) - 8} more" if len(rewards) > 8 else ""
+        raise PluginError(
+            f"{game_label}: phase {phase!r} is declared zero-sum, but an episode's rewards sum to {total:+.6g} "
+            f"over {len(rewards)} turns ({shown}{more}). Fix its reward functions, or declare the phase with "
+            "zero_sum=False."
+        )
+
+
+def game_label(cls: type) -> str:
+    """How errors name a game: its name and its class, e.g. "Game 'spy' (games.spy.game.SpyGame)"."""
+    return f"Game {getattr(cls, 'name', '?')!r} ({cls.__module__}.{cls.__qualname__})"
 
 
 def call_plugin(what: str, fn: Any, /, *args: Any, **kwargs: Any) -> Any:

@@ -22,7 +22,7 @@ from PIL import Image
 from plugins.report.page import esc, fmt
 from plugins.report.runs import Run, as_float
 from vzframe.config import ConfigError
-from vzframe.runtime import image_filename
+from vzframe.rundir import image_filename
 
 # --------------------------------------------------------------------------------------
 # Which games to show

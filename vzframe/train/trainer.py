@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from vzframe import dist
+from vzframe import checkpoint, dist
 from vzframe.config import TrainConfig
 from vzframe.train.loss import collate, completion_logprobs, policy_loss
 from vzframe.types import Sample
@@ -43,6 +43,9 @@ def lr_lambda(step: int, *, total_steps: int, warmup_ratio: float) -> float:
     """Learning-rate multiplier: linear warmup over ``warmup_ratio`` of the steps (the first
     step already moves), then cosine decay to 0. DeepSpeed's WarmupCosineLR cannot express
     "no warmup" and trains its first step at lr 0, so vzframe schedules the LR itself.
+
+    Extending a run (``vzframe resume RUN steps=M``) stretches the schedule to the new total:
+    from the resumed step on, the rate is the one a run planned for M steps has at that step.
 
     >>> [round(lr_lambda(s, total_steps=10, warmup_ratio=0.2), 3) for s in (0, 1, 2, 6, 9)]
     [0.5, 1.0, 1.0, 0.5, 0.038]
@@ -81,7 +84,7 @@ class Trainer:
         self.processor = processor
         self.temperature = temperature
         self.pad_id = processor.tokenizer.pad_token_id
-        deepspeed.init_distributed(dist_backend="nccl" if torch.cuda.is_available() else "gloo")
+        dist.init_distributed()  # compiles nothing in a world of one
         model = load_model(model_path, bf16=cfg.bf16)
         if cfg.gradient_checkpointing:
             model.gradient_checkpointing_enable()
@@ -95,6 +98,8 @@ class Trainer:
             config=self.ds_config,
             lr_scheduler=lambda optimizer: torch.optim.lr_scheduler.LambdaLR(optimizer, schedule),
         )
+        # Checkpoints are read back weights-only: a run folder is untrusted input.
+        self.engine.checkpoint_engine = checkpoint.safe_checkpoint_engine(self.engine._config)
         self.ref = self._reference(model_path) if cfg.kl_coef > 0 else None
 
     def _reference(self, model_path: str) -> Any:
@@ -142,10 +147,11 @@ class Trainer:
 
     def step(self, samples: Sequence[Sample]) -> dict[str, float]:
         """One rollout batch -> ``updates_per_batch`` optimizer steps. Returns mean loss, KL,
-        gradient norm and learning rate."""
+        gradient norm and the learning rate the step used."""
         total = dist.all_reduce_sum({"n": len(samples)})["n"]
         if total == 0:
             return {"loss": 0.0, "kl": 0.0, "grad_norm": 0.0, "lr": self.lr, "samples": 0}
+        lr = self.lr  # the rate this step trains with (engine.step advances the schedule)
         chunks, n_real = self._micro_batches(list(samples))
         batches = [self._device(collate(self.processor, c, self.pad_id)) for c in chunks]
         ref_logps = [self._logprobs(self.ref, b) if self.ref is not None else None for b in batches]
@@ -184,7 +190,7 @@ class Trainer:
             "loss": reduced["loss"] / total,
             "kl": reduced["kl"] / total,
             "grad_norm": float(grad_norm) if grad_norm is not None else 0.0,
-            "lr": self.lr,
+            "lr": lr,
             "samples": int(total),
         }
 
@@ -208,7 +214,7 @@ class Trainer:
             str(path / "deepspeed"), tag="state", load_optimizer_states=True, load_lr_scheduler_states=True
         )
         if load_path is None:
-            raise RuntimeError(f"DeepSpeed found no checkpoint under {path / 'deepspeed'}.")
+            raise checkpoint.DamagedCheckpoint(f"DeepSpeed found no state under {path.name}/deepspeed")
 
     def checkpoint_bytes(self) -> int:
         """A generous estimate of one checkpoint's size: fp32 weights, Adam's two moments,
