@@ -200,7 +200,7 @@ def spy_observations(n: int, image_size: int) -> list:
     """The first clue turn's observation of ``n`` spy games (one picture each)."""
     from games.spy.game import SpyConfig, SpyGame
     from plugins.shapes import ShapesSource
-    from vzframe.runtime import ImageCursor
+    from vzframe.rollout.play import ImageCursor
 
     cursor = ImageCursor(ShapesSource(ShapesSource.Config(size=image_size), seed=0), rank=0, world=1)
     games = [SpyGame(SpyConfig(), seed=i, images=cursor.draw) for i in range(n)]
