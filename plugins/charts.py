@@ -234,6 +234,7 @@ def _pie(draw: ImageDraw.ImageDraw, data: dict, width: int, height: int, top: in
 class ChartsSource:
     """Deterministic bar, line and pie charts of random data."""
 
+    name = "charts"
     Config = Config
 
     def __init__(self, config: Config, *, seed: int) -> None:
@@ -258,4 +259,4 @@ class ChartsSource:
 
 @hookimpl
 def register_image_sources(register) -> None:
-    register("charts", ChartsSource)
+    register(ChartsSource)

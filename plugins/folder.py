@@ -174,6 +174,7 @@ def _is_hf_dataset(root: Path) -> bool:
 class FolderSource:
     """Pictures from a directory (or a saved Hugging Face dataset), served deterministically."""
 
+    name = "folder"
     Config = Config
 
     def __init__(self, config: Config, *, seed: int) -> None:
@@ -279,4 +280,4 @@ class FolderSource:
 
 @hookimpl
 def register_image_sources(register) -> None:
-    register("folder", FolderSource)
+    register(FolderSource)

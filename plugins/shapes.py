@@ -71,6 +71,7 @@ def _draw(draw: ImageDraw.ImageDraw, shape: str, color: str, x: int, y: int, siz
 class ShapesSource:
     """Deterministic pictures of 1..max_shapes shapes, placed without overlap when possible."""
 
+    name = "shapes"
     Config = Config
 
     def __init__(self, config: Config, *, seed: int) -> None:
@@ -108,4 +109,4 @@ class ShapesSource:
 
 @hookimpl
 def register_image_sources(register) -> None:
-    register("shapes", ShapesSource)
+    register(ShapesSource)

@@ -37,4 +37,4 @@ class AlternateScheduler(EmaScheduler):
 
 @hookimpl
 def register_schedulers(register) -> None:
-    register("alternate", AlternateScheduler)
+    register(AlternateScheduler)

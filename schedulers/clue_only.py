@@ -32,4 +32,4 @@ class ClueOnlyScheduler(EmaScheduler):
 
 @hookimpl
 def register_schedulers(register) -> None:
-    register("clue_only", ClueOnlyScheduler)
+    register(ClueOnlyScheduler)

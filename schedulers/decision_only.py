@@ -31,4 +31,4 @@ class DecisionOnlyScheduler(EmaScheduler):
 
 @hookimpl
 def register_schedulers(register) -> None:
-    register("decision_only", DecisionOnlyScheduler)
+    register(DecisionOnlyScheduler)

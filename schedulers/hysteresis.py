@@ -74,4 +74,4 @@ class HysteresisScheduler(EmaScheduler):
 
 @hookimpl
 def register_schedulers(register) -> None:
-    register("hysteresis", HysteresisScheduler)
+    register(HysteresisScheduler)

@@ -93,7 +93,7 @@ def test_register_games_error_names_plugin_and_hook():
     from tests.fixtures import broken_plugins
 
     pm.register(broken_plugins.raises_in_register, name="raises_in_register")
-    with pytest.raises(PluginError, match="'raises_in_register' raised in hook register_games: RuntimeError: boom"):
+    with pytest.raises(PluginError, match="'raises_in_register' in hook register_games raised RuntimeError: boom at .*broken_plugins.py"):
         build_registry(pm)
 
 
@@ -175,8 +175,25 @@ def test_register_models_refuses_duplicates_and_other_registrations():
         build_registry(pm)
     pm = make_plugin_manager([])
     pm.register(_models_plugin(("mine", "/a/path")), name="two_args")
-    with pytest.raises(PluginError, match=re.escape("two_args: register_models takes register(ModelSpec(...))")):
+    with pytest.raises(PluginError, match=re.escape("Plugin 'two_args': register_models calls register(obj) with one object")):
         build_registry(pm)
+    pm = make_plugin_manager([])
+    pm.register(_models_plugin((object(),)), name="not_a_spec")
+    with pytest.raises(PluginError, match=re.escape("Plugin 'not_a_spec': register_models calls register(obj) with one object")):
+        build_registry(pm)
+
+
+def test_every_register_hook_takes_one_named_object():
+    """One signature for every kind: register(obj), named by obj.name."""
+    from vzframe.hookspecs import hookimpl
+    from vzframe.plugins import REGISTER_HOOKS
+
+    for hook in REGISTER_HOOKS:
+        plugin = type("Old", (), {hook: hookimpl(lambda self, register: register("named", object))})()
+        pm = make_plugin_manager([])
+        pm.register(plugin, name="old_style")
+        with pytest.raises(PluginError, match=re.escape(f"Plugin 'old_style': {hook} calls register(obj) with one object")):
+            build_registry(pm)
 
 
 def test_register_models_choice_precedence(monkeypatch, tmp_path):

@@ -17,7 +17,7 @@ def register_games(register) -> None:
 
 @hookspec
 def register_schedulers(register) -> None:
-    """Register PhaseScheduler classes: ``register(name, cls)``."""
+    """Register PhaseScheduler classes: ``register(cls)``, named by ``cls.name``; chosen by naming the plugin."""
 
 
 @hookspec
@@ -27,7 +27,7 @@ def register_reward_fns(register) -> None:
 
 @hookspec
 def register_image_sources(register) -> None:
-    """Register ImageSource classes: ``register(name, cls)``; chosen with ``images=NAME``."""
+    """Register ImageSource classes: ``register(cls)``, named by ``cls.name``; chosen with ``images=NAME``."""
 
 
 @hookspec

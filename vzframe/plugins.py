@@ -143,41 +143,35 @@ class Registry:
         self.owners[(kind, name)] = plugin
 
 
-def build_registry(pm: pluggy.PluginManager) -> Registry:
-    """Call every ``register_*`` hook, plugin by plugin, so errors name the plugin."""
-    registry = Registry()
-    for plugin_name, module in pm.list_name_plugin():
-        for hook, kind in (
-            ("register_games", "games"),
-            ("register_schedulers", "schedulers"),
-            ("register_reward_fns", "reward_fns"),
-            ("register_image_sources", "image_sources"),
-            ("register_models", "models"),
-        ):
-            impl = getattr(module, hook, None)
-            if impl is None or not callable(impl):
-                continue
+REGISTER_HOOKS = {
+    "register_games": "games",
+    "register_schedulers": "schedulers",
+    "register_reward_fns": "reward_fns",
+    "register_image_sources": "image_sources",
+    "register_models": "models",
+}
 
-            def register(*args, _kind=kind, _plugin=plugin_name):
-                if len(args) == 1:
-                    obj = args[0]
-                    name = getattr(obj, "name", None)
-                    if not isinstance(name, str):
-                        raise PluginError(f"{_plugin}: register({obj!r}) needs an object with a str `name`")
-                else:
-                    name, obj = args
-                if _kind == "models" and not (len(args) == 1 and isinstance(obj, ModelSpec)):
-                    raise PluginError(f"{_plugin}: register_models takes register(ModelSpec(...)), not register{args!r}")
+
+def build_registry(pm: pluggy.PluginManager) -> Registry:
+    """Call every ``register_*`` hook implementation through pluggy, one plugin at a time, so
+    an error names the plugin. Every hook takes one callback, ``register(obj)``, and names
+    ``obj`` by its ``name``."""
+    registry = Registry()
+    for hook, kind in REGISTER_HOOKS.items():
+        for impl in getattr(pm.hook, hook).get_hookimpls():  # in the order plugins were loaded
+
+            def register(obj: Any, *extra: Any, _kind: str = kind, _hook: str = hook, _plugin: str = impl.plugin_name) -> None:
+                name = getattr(obj, "name", None)
+                if extra or not isinstance(name, str) or not name:
+                    raise PluginError(
+                        f"Plugin {_plugin!r}: {_hook} calls register(obj) with one object that has a str `name` "
+                        f"(got register{(obj, *extra)!r}). Give the class a `name` attribute."
+                    )
+                if _kind == "models" and not isinstance(obj, ModelSpec):
+                    raise PluginError(f"Plugin {_plugin!r}: register_models takes register(ModelSpec(...)), not {obj!r}.")
                 registry.add(_kind, name, obj, _plugin)
 
-            try:
-                impl(register=register)
-            except PluginError:
-                raise
-            except Exception as exc:
-                raise PluginError(
-                    f"Plugin {plugin_name!r} raised in hook {hook}: {type(exc).__name__}: {exc}"
-                ) from exc
+            call_plugin(f"Plugin {impl.plugin_name!r} in hook {hook}", impl.function, register)
     return registry
 
 
@@ -231,6 +225,8 @@ def call_plugin(what: str, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
     step(player=2)") and says where in the plugin it was raised."""
     try:
         return fn(*args, **kwargs)
+    except PluginError:
+        raise  # already names the plugin
     except Exception as exc:
         frames = traceback.extract_tb(exc.__traceback__)[1:]
         where = f" at {frames[-1].filename}:{frames[-1].lineno} in {frames[-1].name}" if frames else ""

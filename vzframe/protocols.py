@@ -80,6 +80,7 @@ class PhaseScheduler(Protocol):
     phase names the game offers. ``phase`` is the phase the coming step trains.
     """
 
+    name: ClassVar[str]
     Config: ClassVar[type[BaseModel]]
     requires: ClassVar[tuple[str, ...]]
     """Metrics the scheduler reads in ``update``; the game must declare them in ``metrics``."""
@@ -102,6 +103,7 @@ class ImageSource(Protocol):
     config and ``i``. Constructed as ``cls(config, seed=...)``. A source that can render a
     picture's modified twin sets ``ImageItem.twin``."""
 
+    name: ClassVar[str]
     Config: ClassVar[type[BaseModel]]
 
     def get(self, index: int) -> ImageItem: ...
@@ -112,7 +114,7 @@ def missing_members(obj: Any, protocol: type) -> list[str]:
     ``resolve`` checks each plugin against its protocol once, before a run.
 
     >>> class Half:
-    ...     Config = None
+    ...     name, Config = "half", None
     ...     def get(self, index): ...
     >>> missing_members(Half(), ImageSource), missing_members(Half(), PhaseScheduler)[:3]
     ([], ['requires', 'phase', 'update'])

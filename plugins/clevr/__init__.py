@@ -72,6 +72,7 @@ class ToyConfig(Config):
 class ClevrSource:
     """Deterministic CLEVR-like scenes, each with a modified twin on demand."""
 
+    name = "clevr"
     Config = Config
     prefix = "clevr"
     """Start of every picture id: ``clevr:SEED:INDEX``."""
@@ -109,11 +110,12 @@ class ClevrToySource(ClevrSource):
     """``clevr_toy``: the toy world's pictures (168x112, 2 to 4 objects), which model
     ``toy-world`` (``plugins.toy_world``) was warm-started on."""
 
+    name = "clevr_toy"
     Config = ToyConfig
     prefix = "clevr_toy"
 
 
 @hookimpl
 def register_image_sources(register) -> None:
-    register("clevr", ClevrSource)
-    register("clevr_toy", ClevrToySource)
+    register(ClevrSource)
+    register(ClevrToySource)
