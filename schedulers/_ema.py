@@ -166,3 +166,19 @@ class EmaScheduler:
         self.phase = state["phase"]
         self.steps_in_phase = int(state["steps_in_phase"])
         self.emas.load_state_dict(state["emas"])
+
+
+class FixedPhaseScheduler(EmaScheduler):
+    """Base of the ablations that never leave one phase: the one named by the config field
+    ``phase_key``. They read no metric to decide (``requires = ()``); the ``acc`` and ``na``
+    EMAs are logged when the game reports them, so the runs compare with Iterative-SPO's."""
+
+    phase_key: ClassVar[str]
+    requires: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, config: BaseModel, *, phases: tuple[str, ...]) -> None:
+        phase = getattr(config, self.phase_key)
+        super().__init__(config, check_phases(self.name, phases, **{self.phase_key: phase}), phase)
+
+    def next_phase(self) -> str:
+        return self.phase

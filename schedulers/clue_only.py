@@ -4,7 +4,7 @@ tracked and logged, so the run compares with an Iterative-SPO one."""
 
 from __future__ import annotations
 
-from schedulers._ema import EmaConfig, EmaScheduler, check_phases
+from schedulers._ema import EmaConfig, FixedPhaseScheduler
 from vzframe.hookspecs import hookimpl
 
 
@@ -15,19 +15,12 @@ class Config(EmaConfig):
     """The game's phase name for clue self-play; every step trains it."""
 
 
-class ClueOnlyScheduler(EmaScheduler):
+class ClueOnlyScheduler(FixedPhaseScheduler):
     """Never leaves ``clue_phase``."""
 
     name = "clue_only"
     Config = Config
-    requires = ()  # never reads a metric to decide; acc/na EMAs are logged when present
-
-    def __init__(self, config: Config, *, phases: tuple[str, ...]) -> None:
-        phases = check_phases(self.name, phases, clue_phase=config.clue_phase)
-        super().__init__(config, phases, config.clue_phase)
-
-    def next_phase(self) -> str:
-        return self.phase
+    phase_key = "clue_phase"
 
 
 @hookimpl

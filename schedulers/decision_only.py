@@ -1,10 +1,10 @@
-"""Ablation: always the decision phase (pure RLVR on the votes, no clue self-play). The
-accuracy and N/A EMAs are still tracked and logged, so the run compares with an
-Iterative-SPO one."""
+"""Ablation: always the decision phase (pure RLVR on the votes, no clue self-play). It
+requires no metric, so it runs with any game; when the game reports ``acc`` and ``na`` their
+EMAs are still tracked and logged, so the run compares with an Iterative-SPO one."""
 
 from __future__ import annotations
 
-from schedulers._ema import EmaConfig, EmaScheduler, check_phases
+from schedulers._ema import EmaConfig, FixedPhaseScheduler
 from vzframe.hookspecs import hookimpl
 
 
@@ -15,18 +15,12 @@ class Config(EmaConfig):
     """The game's phase name for decision RLVR; every step trains it."""
 
 
-class DecisionOnlyScheduler(EmaScheduler):
+class DecisionOnlyScheduler(FixedPhaseScheduler):
     """Never leaves ``decision_phase``."""
 
     name = "decision_only"
     Config = Config
-
-    def __init__(self, config: Config, *, phases: tuple[str, ...]) -> None:
-        phases = check_phases(self.name, phases, decision_phase=config.decision_phase)
-        super().__init__(config, phases, config.decision_phase)
-
-    def next_phase(self) -> str:
-        return self.phase
+    phase_key = "decision_phase"
 
 
 @hookimpl

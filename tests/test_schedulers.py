@@ -146,7 +146,7 @@ def test_custom_phase_names():
 # -- errors ----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("cls", [HysteresisScheduler, AlternateScheduler, DecisionOnlyScheduler])
+@pytest.mark.parametrize("cls", [HysteresisScheduler, AlternateScheduler])
 def test_missing_metrics_name_the_keys_needed(cls):
     s = make(cls)
     assert cls.requires == ("acc", "na")
@@ -277,14 +277,15 @@ def test_load_state_dict_rejects_a_phase_the_game_lacks():
 # -- declared requirements and the conformance kit ------------------------------------------
 
 
-def test_clue_only_requires_nothing_and_logs_the_rates_it_is_given():
-    assert ClueOnlyScheduler.requires == ()
-    s = make(ClueOnlyScheduler, ema_alpha=0.5)
-    assert feed(s, [{}, {"reward_spy": 0.3}]) == ["clue", "clue"]
+@pytest.mark.parametrize(("cls", "phase"), [(ClueOnlyScheduler, "clue"), (DecisionOnlyScheduler, "decision")])
+def test_fixed_phase_ablations_require_nothing_and_log_the_rates_they_are_given(cls, phase):
+    assert cls.requires == ()
+    s = make(cls, ema_alpha=0.5)
+    assert feed(s, [{}, {"reward_spy": 0.3}]) == [phase, phase]
     assert math.isnan(s.metrics()["acc_ema"]) and math.isnan(s.metrics()["na_ema"])
     feed(s, [{"acc": 0.2}, {"acc": 1.0, "na": 0.4}, {"acc": 1.5, "na": float("nan")}])  # not rates: skipped
     assert s.metrics() == pytest.approx({"acc_ema": 0.6, "na_ema": 0.4, "steps_in_phase": 5.0})
-    restored = make(ClueOnlyScheduler, ema_alpha=0.5)
+    restored = make(cls, ema_alpha=0.5)
     restored.load_state_dict(json.loads(json.dumps(s.state_dict())))
     assert restored.metrics() == s.metrics()
 

@@ -13,6 +13,7 @@ from PIL import Image
 from pydantic import ValidationError
 
 import games.spy
+from games.clue_vote import TRUNCATED
 from games.spy import SpyConfig, SpyGame, game, prompts, rewards
 from games.spy.rewards import ClueReward, FormatReward, VoteReward, clue_rewards, vote_reward
 from vzframe import hookspecs
@@ -155,7 +156,7 @@ def test_invalid_and_long_clues_as_seen_by_others():
     g.step(2, "<answer>" + "word " * 100 + "</answer>")
     text = g.observe(3).messages[-1]["content"][-1]["text"]
     assert "Player 1: (no clue)" in text
-    assert "Player 2: word word" + prompts.TRUNCATED + "\n" in text
+    assert "Player 2: word word" + TRUNCATED + "\n" in text
     assert "word " * 3 not in text
 
 

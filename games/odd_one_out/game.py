@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from games.clue_vote import MAX_CLUE_ROUNDS, MAX_PLAYERS, VOTE_METRICS, ClueVoteGame
+from games.clue_vote import MAX_CLUE_ROUNDS, MAX_PLAYERS, PLAYER_LINE, PLAYER_LINE_RE, VOTE_METRICS, ClueVoteGame
 from games.odd_one_out import prompts
 from games.odd_one_out.roles import COMMON, ODD, OddRole
 from vzframe.protocols import ImageDraw
@@ -85,7 +85,7 @@ class OddOneOutGame(ClueVoteGame):
         """Rules and brief, then the player's picture, the clues, its own reasoning and task.
         The text is the same for every role: only the picture differs."""
         system = prompts.rules(self.num_players, self.config.clue_rounds) + "\n\n" + prompts.BRIEF
-        head = [prompts.PLAYER_LINE.format(player=player, num_players=self.num_players)]
+        head = [PLAYER_LINE.format(player=player, num_players=self.num_players)]
         return self._observation(player, system, head, prompts.DECISION_TASK)
 
     def episode(self) -> Episode:
@@ -115,7 +115,7 @@ class OddOneOutGame(ClueVoteGame):
                 "<answer>The background is plain.</answer>",
             ]
         text = observation.messages[-1]["content"][-1]["text"]
-        match = prompts.PLAYER_LINE_RE.search(text)
+        match = PLAYER_LINE_RE.search(text)
         num_players = int(match.group(2)) if match else observation.player
         votes = [f"<think>Player {p}'s clues fit least.</think><answer>{p}</answer>" for p in range(1, num_players + 1)]
         return [*votes, "<think>I cannot tell.</think><answer>N/A</answer>", f"<answer>Player {observation.player}</answer>"]

@@ -1,24 +1,10 @@
 """Every string the Odd One Out game shows a model. Edit the wording here; the game only
 fills it in. Nothing here depends on a player's role: nobody is told whether it is the odd one.
 The clue-stage lines it shares with the spy game (``PLAYER_LINE``, ``CLUES_HEADER``,
-``CLUE_TASK``, ...) live in ``games.clue_vote`` and are re-exported here.
+``CLUE_TASK``, ...) live in ``games.clue_vote``.
 """
 
 from __future__ import annotations
-
-from games.clue_vote import (  # noqa: F401  (shared with the spy game; re-exported so prompts.X still names them)
-    CLUE_LINE,
-    CLUE_TASK,
-    CLUES_HEADER,
-    NO_CLUE,
-    NO_CLUES,
-    OWN_REASONING_HEADER,
-    OWN_REASONING_LINE,
-    PLAYER_LINE,
-    PLAYER_LINE_RE,
-    ROUND_HEADER,
-    TRUNCATED,
-)
 
 RULES = (
     'You are playing the picture game "Odd One Out" with {num_players} players, numbered 1 to '

@@ -19,7 +19,15 @@ from typing import Any, ClassVar, Literal
 from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field
 
-from games.clue_vote import MAX_CLUE_ROUNDS, MAX_PLAYERS, VOTE_METRICS, ClueVoteGame, picture_messages
+from games.clue_vote import (
+    MAX_CLUE_ROUNDS,
+    MAX_PLAYERS,
+    PLAYER_LINE,
+    PLAYER_LINE_RE,
+    VOTE_METRICS,
+    ClueVoteGame,
+    picture_messages,
+)
 from games.spy import prompts
 from games.spy.roles import CITIZEN, JUDGE, SPY, SpyRole
 from vzframe.config import ConfigError
@@ -127,7 +135,7 @@ class SpyGame(ClueVoteGame):
             return self._observe_judge(player)
         role = self.role_of(player)
         system = prompts.rules(self.num_players, self.config.clue_rounds, self.config.decision) + "\n\n" + role.brief
-        head = [prompts.PLAYER_LINE.format(player=player, num_players=self.num_players), prompts.ROLE_LINE[role.name]]
+        head = [PLAYER_LINE.format(player=player, num_players=self.num_players), prompts.ROLE_LINE[role.name]]
         return self._observation(player, system, head, prompts.DECISION_TASK)
 
     def _observe_judge(self, judge: int) -> Observation:
@@ -177,7 +185,7 @@ class SpyGame(ClueVoteGame):
         if judge := prompts.JUDGE_LINE_RE.search(text):
             others = list(range(1, int(judge.group(1)) + 1))
         else:
-            match = prompts.PLAYER_LINE_RE.search(text)
+            match = PLAYER_LINE_RE.search(text)
             num_players = int(match.group(2)) if match else observation.player + 1
             others = [p for p in range(1, num_players + 1) if p != observation.player]
         votes = [f"<think>Player {p}'s clues fit the picture least.</think><answer>{p}</answer>" for p in others]

@@ -1,6 +1,6 @@
 """Every string the spy game shows a model. Edit the wording here; the game only fills it in.
 The clue-stage lines it shares with Odd One Out (``PLAYER_LINE``, ``CLUES_HEADER``,
-``CLUE_TASK``, ...) live in ``games.clue_vote`` and are re-exported here.
+``CLUE_TASK``, ...) live in ``games.clue_vote``.
 
 The phrasing follows the reference code's prompts: the player number, "Your role: SPY (you
 have the different picture)" / "Your role: NOT SPY", the public clues, the player's own
@@ -10,20 +10,6 @@ earlier reasoning, then the task with its exact answer format.
 from __future__ import annotations
 
 import re
-
-from games.clue_vote import (  # noqa: F401  (shared with Odd One Out; re-exported so prompts.X still names them)
-    CLUE_LINE,
-    CLUE_TASK,
-    CLUES_HEADER,
-    NO_CLUE,
-    NO_CLUES,
-    OWN_REASONING_HEADER,
-    OWN_REASONING_LINE,
-    PLAYER_LINE,
-    PLAYER_LINE_RE,
-    ROUND_HEADER,
-    TRUNCATED,
-)
 
 RULES = (
     'You are playing the picture game "Who is the Spy?" with {num_players} players, numbered '
