@@ -1,4 +1,5 @@
-"""Pictures per second of every built-in image source, against a baseline run beside them.
+"""Pictures per second of every built-in image source (shapes, clevr, clevr_toy, charts,
+folder), against a baseline run beside them.
 
     python bench/images.py [--seconds 2]
 
@@ -22,7 +23,7 @@ from PIL import Image, ImageDraw
 
 from plugins.charts import ChartsSource
 from plugins.charts import Config as ChartsConfig
-from plugins.clevr import ClevrSource
+from plugins.clevr import ClevrSource, ClevrToySource, ToyConfig
 from plugins.clevr import Config as ClevrConfig
 from plugins.folder import Config as FolderConfig
 from plugins.folder import FolderSource
@@ -65,6 +66,7 @@ def main() -> None:
 
     clevr = ClevrSource(ClevrConfig(), seed=0)
     clevr_fast = ClevrSource(ClevrConfig(supersample=1), seed=0)
+    clevr_toy = ClevrToySource(ToyConfig(), seed=0)
     charts = ChartsSource(ChartsConfig(), seed=0)
     shapes = ShapesSource(ShapesConfig(), seed=0)
     with tempfile.TemporaryDirectory() as tmp:
@@ -78,15 +80,16 @@ def main() -> None:
             ("clevr", "default (supersample=2)", (336, 224), clevr.get),
             ("clevr", "supersample=1", (336, 224), clevr_fast.get),
             ("clevr twin", "twin of a fresh picture", (336, 224), lambda i: clevr.twin(i)),
+            ("clevr_toy", "default (2-4 objects, supersample=1)", (168, 112), clevr_toy.get),
             ("charts", "default (supersample=2)", (448, 336), charts.get),
             ("folder", f"1024x768 JPEG -> {folder_size[0]}x{folder_size[1]}", folder_size, folder.get),
         ]
-        print(f"{'source':11} {'setting':34} {'size':>9} {'pictures/s':>10} {'ms each':>8} {'baseline/s':>10} {'ratio':>7}")
+        print(f"{'source':11} {'setting':37} {'size':>9} {'pictures/s':>10} {'ms each':>8} {'baseline/s':>10} {'ratio':>7}")
         for name, setting, size, make in cases:
             base = rate(baseline(size), args.seconds / 2)
             per_second = rate(make, args.seconds)
             print(
-                f"{name:11} {setting:34} {size[0]:>4}x{size[1]:<4} {per_second:10.1f} {1000 / per_second:8.2f} "
+                f"{name:11} {setting:37} {size[0]:>4}x{size[1]:<4} {per_second:10.1f} {1000 / per_second:8.2f} "
                 f"{base:10.0f} {per_second / base:7.3f}"
             )
         print(f"\nfolder: checking each file when the source is built took {check * 1000:.1f} ms per file ({root.name}).")

@@ -5,7 +5,8 @@ labels, ticks and grid lines. ``get(i)`` is pure in ``(seed, i)``. ``meta`` hold
 drawn: ``kind``, ``title``, ``x_label``, ``y_label``, ``categories``, ``series`` (each
 ``{name, values, color}``) and ``layout`` (bar/line: the plot box ``[x0, y0, x1, y1]`` in
 pixels and the value range ``y_max`` at its top, 0 at its bottom; pie: ``center``,
-``radius``, and slices drawn clockwise from 12 o'clock in category order).
+``radius``, and slices drawn clockwise from 12 o'clock in category order). A pie's one series
+also has ``colors``, one per slice. Every key, its values and units: docs/images.md.
 """
 
 from __future__ import annotations

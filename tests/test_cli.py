@@ -191,3 +191,63 @@ def test_a_run_config_yaml_reruns_with_config(run):
     config = load_config(out / "config.yaml", ["output_dir=/tmp/elsewhere"])
     assert config.steps == 3 and config.games_per_step == 2 and config.scheduler["k_min"] == 1
     assert config.plugins == ["games.spy", "schedulers.hysteresis", "tests.fixtures.recorder"]
+
+
+# ---- --help-config ------------------------------------------------------------------------
+
+
+def help_config(capsys, *items: str) -> str:
+    assert main(["run", *items, "--help-config"]) == 0
+    return capsys.readouterr().out
+
+
+def rows_of(out: str) -> dict[str, str]:
+    """Key -> its whole line, in the order printed (indented rows; the hint's examples are deeper)."""
+    return {line.split()[0]: line for line in out.splitlines() if line.startswith("  ") and not line.startswith("   ")}
+
+
+def test_help_config_lists_the_named_game_scheduler_and_image_source(capsys):
+    from games.spy.game import SpyConfig
+    from plugins.clevr import ToyConfig
+    from schedulers.hysteresis import Config as HysteresisConfig
+
+    out = help_config(capsys, "games.spy", "schedulers.hysteresis")
+    line = rows_of(out)
+    keys = list(line)
+    expected = [
+        *(f"game.{k}" for k in SpyConfig.model_fields),
+        *(f"scheduler.{k}" for k in HysteresisConfig.model_fields),
+        *(f"image_source.{k}" for k in ToyConfig.model_fields),
+    ]
+    assert keys[-len(expected):] == expected  # after the core keys, in this order
+    assert keys.index("train.lr") < keys.index("game.num_citizens")
+    assert "Image source 'clevr_toy' (plugins.clevr" in out  # the source a spy run uses by default
+    assert line["game.num_citizens"].split()[1] == "3" and "Players who see the real picture" in line["game.num_citizens"]
+    assert line["scheduler.tau_acc_up"].split()[1] == "0.9" and "acc_ema >= this" in line["scheduler.tau_acc_up"]
+    assert line["image_source.width"].split()[1] == "168"
+    assert "objects changed (the reference's" in line["game.spy_image"]  # a two-line docstring on one line
+
+
+def test_help_config_lists_odd_one_out_keys_and_an_explicit_image_source(capsys):
+    from games.odd_one_out.game import OddOneOutConfig
+    from plugins.charts import Config as ChartsConfig
+
+    out = help_config(capsys, "games.odd_one_out", "schedulers.alternate", "images=charts")
+    keys = list(rows_of(out))
+    assert {f"game.{k}" for k in OddOneOutConfig.model_fields} <= set(keys)
+    assert [k for k in keys if k.startswith("image_source.")] == [f"image_source.{k}" for k in ChartsConfig.model_fields]
+    assert "Image source 'charts' (plugins.charts; images=charts)" in out
+    assert "image_source.kinds        [bar, line, pie]" in out  # a default_factory's value
+
+
+def test_help_config_without_plugins_lists_core_keys_and_says_how_to_see_more(capsys):
+    out = help_config(capsys)
+    keys = list(rows_of(out))
+    assert {"steps", "train.lr", "rollout.engine", "image_source"} <= set(keys)
+    assert not any(k.startswith(("game.", "scheduler.", "image_source.")) for k in keys)
+    assert "vzframe run games.spy schedulers.hysteresis --help-config" in out
+
+
+def test_help_config_unknown_image_source(capsys):
+    assert main(["run", "games.spy", "schedulers.hysteresis", "images=nope", "--help-config"]) == 2
+    assert "Unknown image source 'nope'" in capsys.readouterr().err

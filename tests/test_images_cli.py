@@ -48,7 +48,9 @@ def _find(sheet: np.ndarray, picture: np.ndarray) -> tuple[int, int] | None:
     return None
 
 
-@pytest.mark.parametrize("name, extra", [("charts", ["width=224", "height=168"]), ("shapes", []), ("clevr", FAST_CLEVR)])
+@pytest.mark.parametrize(
+    "name, extra", [("charts", ["width=224", "height=168"]), ("shapes", []), ("clevr", FAST_CLEVR), ("clevr_toy", [])]
+)
 def test_every_builtin_source_previews(tmp_path, name, extra):
     out = tmp_path / f"{name}.png"
     assert main(["images", "preview", name, "--n", "3", "--tile", "96", str(out), *extra], plugins=CLI) == 0
@@ -87,3 +89,13 @@ def test_config_file_supplies_source_settings(tmp_path):
     assert main(["images", "preview", "clevr", "--n", "1", "--tile", "112", "--config", str(config), str(out)], plugins=CLI) == 0
     src = ClevrSource(ClevrConfig(width=112, height=56, supersample=1), seed=7)
     assert _find(np.asarray(Image.open(out).convert("RGB")), np.asarray(src.get(0).image))
+
+
+def test_the_image_benchmark_measures_every_builtin_source():
+    from pathlib import Path
+
+    from vzframe.plugins import build_registry, make_plugin_manager
+
+    bench = (Path(__file__).resolve().parents[1] / "bench" / "images.py").read_text()
+    missing = [name for name in build_registry(make_plugin_manager()).image_sources if f'("{name}", ' not in bench]
+    assert not missing, f"bench/images.py has no case for {missing}"

@@ -14,8 +14,18 @@ from pydantic import BaseModel, ConfigDict
 from games.spy import SpyGame
 from games.spy.rewards import REWARD_FNS as SPY_REWARD_FNS
 from tests.fixtures import broken_schedulers
+from vzframe.config import ConfigError
 from vzframe.plugins import PluginError, check_zero_sum
-from vzframe.testing import ADVERSARIAL, MUST_BE_INVALID, CheckReport, SchedulerReport, check_game, check_scheduler
+from vzframe.testing import (
+    ADVERSARIAL,
+    MUST_BE_INVALID,
+    CheckReport,
+    SchedulerReport,
+    check_game,
+    check_scheduler,
+    draw_images,
+    image_source,
+)
 from vzframe.types import Action, Episode, Metric, Observation, PhaseSpec, Turn
 
 
@@ -545,3 +555,80 @@ def test_check_scheduler_restores_the_global_random_state():
     random.seed(7)
     check_scheduler(broken_schedulers.GoodScheduler, sequences=2)
     assert random.random() == expected
+
+
+# ---- image_source and draw_images: real pictures in a plugin's tests ----------------------
+
+
+SMALL_CLEVR = {"width": 112, "height": 84, "max_objects": 3}
+
+
+def test_image_source_builds_a_registered_source_as_a_run_does():
+    source = image_source("clevr_toy", SMALL_CLEVR, seed=4)
+    assert type(source).__name__ == "ClevrToySource" and source.config.supersample == 1  # clevr_toy's own default
+    item = source.get(2)
+    assert item.id == "clevr_toy:4:2" and item.image.size == (112, 84)
+    objects, visible = item.meta["objects"], item.meta["visible_pixels"]
+    assert 2 <= len(objects) <= 3 and len(visible) == len(objects) and all(v > 0 for v in visible)
+    assert {"shape", "color", "size", "material", "x", "y", "rotation", "pixel", "depth"} <= set(objects[0])
+    twin = item.twin()
+    assert twin.meta["twin_of"] == item.id and len(twin.meta["changes"]) == 2
+
+
+def test_draw_images_is_what_the_source_serves_and_is_deterministic():
+    items = draw_images("charts", 3, {"width": 224, "height": 168}, seed=1, start=10)
+    assert [i.id for i in items] == ["charts:1:10", "charts:1:11", "charts:1:12"]
+    again = draw_images("charts", 1, {"width": 224, "height": 168}, seed=1, start=11)[0]
+    assert again.meta == items[1].meta and again.image.tobytes() == items[1].image.tobytes()
+    assert {"kind", "title", "categories", "series", "layout"} <= set(items[0].meta)
+
+
+def test_image_source_takes_a_config_object_and_checks_settings():
+    from plugins.shapes import Config as ShapesConfig
+
+    assert image_source("shapes", ShapesConfig(size=56)).get(0).image.size == (56, 56)
+    with pytest.raises(ConfigError, match="Unknown config key 'image_source.objects'"):
+        image_source("clevr", {"objects": 3})
+    with pytest.raises(ConfigError, match="set image_source.path=DIR"):
+        image_source("folder")
+
+
+def test_image_source_unknown_name_lists_the_registered_ones():
+    with pytest.raises(PluginError, match="Unknown image source 'nope'. Registered: charts, clevr, clevr_toy, folder, shapes"):
+        image_source("nope")
+
+
+def test_image_source_loads_a_plugin_by_name(tmp_path, monkeypatch):
+    (tmp_path / "solid_images.py").write_text(
+        "from PIL import Image\n"
+        "from pydantic import BaseModel\n"
+        "from vzframe.hookspecs import hookimpl\n"
+        "from vzframe.types import ImageItem\n\n"
+        "class Config(BaseModel):\n"
+        "    side: int = 28\n\n"
+        "class Solid:\n"
+        "    name, Config = 'solid', Config\n"
+        "    def __init__(self, config, *, seed):\n"
+        "        self.config, self.seed = config, seed\n"
+        "    def get(self, index):\n"
+        "        return ImageItem(f'solid:{self.seed}:{index}', Image.new('RGB', (self.config.side,) * 2), {'index': index})\n\n"
+        "@hookimpl\n"
+        "def register_image_sources(register):\n"
+        "    register(Solid)\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    items = draw_images("solid", 2, {"side": 56}, seed=9, plugins=["solid_images"])
+    assert [(i.id, i.image.size, i.meta) for i in items] == [("solid:9:0", (56, 56), {"index": 0}), ("solid:9:1", (56, 56), {"index": 1})]
+
+
+def test_check_game_plays_on_an_image_source():
+    seen: list[str] = []
+
+    class Recording(ToyGame):
+        def __init__(self, config, *, seed, images):
+            super().__init__(config, seed=seed, images=images)
+            seen.append(self.image.id)
+
+    report = check(Recording, episodes=3, images=image_source("clevr_toy", SMALL_CLEVR))
+    assert report.episodes == 3
+    assert seen == ["clevr_toy:0:0", "clevr_toy:0:0", "clevr_toy:0:64", "clevr_toy:0:64", "clevr_toy:0:128", "clevr_toy:0:128"]

@@ -16,7 +16,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from vzframe.config import ConfigError
+from vzframe.config import ConfigError, RunConfig
 
 
 def _split_run_args(items: list[str]) -> tuple[list[str], list[str]]:
@@ -27,23 +27,60 @@ def _split_run_args(items: list[str]) -> tuple[list[str], list[str]]:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from vzframe.config import RunConfig, describe, load_config
-
-    if args.help_config:
-        for key, default, doc in describe(RunConfig):
-            print(f"{key:32} {default:12} {doc}")
-        print("\nGame, scheduler and image-source keys: see the plugin's README or `vzframe plugins`.")
-        return 0
-    from vzframe.runtime import train
+    from vzframe.config import load_config
 
     plugins, overrides = _split_run_args(args.items)
     config = load_config(args.config, overrides, plugins)
+    if args.help_config:
+        print(_help_config(config))
+        return 0
     from vzframe import dist
+    from vzframe.runtime import train
 
     out = train(config, display=not args.quiet)
     if dist.rank() == 0:
         print(f"Run written to {out}")
     return 0
+
+
+def _help_config(config: RunConfig) -> str:
+    """Every key a run with ``config`` takes: the core's, then those of the game, scheduler and
+    image source it names (their own pydantic ``Config``), with defaults and meanings."""
+    from vzframe.config import describe, format_keys
+    from vzframe.models import choose
+    from vzframe.plugins import build_registry, make_plugin_manager
+
+    registry = build_registry(make_plugin_manager(config.plugins))
+    owner = registry.owners.get
+    blocks = [format_keys("Core keys (key=value, or in --config FILE.yaml):", describe(RunConfig))]
+    for name, cls in registry.games.items():
+        title = f"Game {name!r} ({owner(('games', name))}), keys game.KEY:"
+        blocks.append(format_keys(title, describe(cls.Config, "game.")))
+    for name, cls in registry.schedulers.items():
+        title = f"Scheduler {name!r} ({owner(('schedulers', name))}), keys scheduler.KEY:"
+        blocks.append(format_keys(title, describe(cls.Config, "scheduler.")))
+    images, why = config.images, f"images={config.images}"
+    if len(registry.games) == 1:  # the source a run would use, chosen as runtime.resolve does
+        (game_name, game_cls), = registry.games.items()
+        images = choose(config.model, config.images, game_name, game_cls, registry.models, registry.image_sources).images
+        why = why if config.images else f"game {game_name!r} runs on it; images=NAME chooses another"
+    if images and images not in registry.image_sources:
+        raise ConfigError(
+            f"Unknown image source {images!r}. Available: {', '.join(sorted(registry.image_sources))}. "
+            "Load the plugin that provides it, or see `vzframe plugins`."
+        )
+    if images:
+        title = f"Image source {images!r} ({owner(('image_sources', images))}; {why}), keys image_source.KEY:"
+        blocks.append(format_keys(title, describe(registry.image_sources[images].Config, "image_source.")))
+    if not (registry.games and registry.schedulers):
+        blocks.append(
+            "A game's, scheduler's and image source's own keys (game.KEY, scheduler.KEY, image_source.KEY) are\n"
+            "listed when you name them, e.g.\n"
+            "    vzframe run games.spy schedulers.hysteresis --help-config\n"
+            "    vzframe run games.odd_one_out schedulers.alternate images=charts --help-config\n"
+            f"Installed plugins: `vzframe plugins`. Image sources: {', '.join(sorted(registry.image_sources))}."
+        )
+    return "\n\n".join(blocks)
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
@@ -123,11 +160,19 @@ def build_parser(plugins: list[str] | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vzframe", description="Self-play training of vision-language models.")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    run = sub.add_parser("run", help="train: vzframe run games.spy schedulers.hysteresis [key=value ...]")
+    run = sub.add_parser(
+        "run", help="train: vzframe run games.spy schedulers.hysteresis [key=value ...]",
+        description="Train: name a game and a scheduler plugin, then key=value overrides (defaults < --config "
+        "FILE.yaml < key=value). Add --help-config to list every key the named plugins take.",
+    )
     run.add_argument("items", nargs="*", help="plugin names (games.spy, schedulers.hysteresis) and key=value overrides")
     run.add_argument("--config", help="YAML file of config values (overridden by key=value)")
     run.add_argument("--quiet", action="store_true", help="no progress display")
-    run.add_argument("--help-config", action="store_true", help="list every config key with its meaning")
+    run.add_argument(
+        "--help-config", action="store_true",
+        help="list every config key with its default and meaning, with the keys of the game, scheduler "
+        "and image source named (e.g. `vzframe run games.spy schedulers.hysteresis --help-config`)",
+    )
     run.set_defaults(func=cmd_run)
 
     resume = sub.add_parser("resume", help="continue a run from its newest complete checkpoint")

@@ -230,12 +230,44 @@ def load_config(config_file: str | Path | None, overrides: list[str], plugins: l
 
 
 def describe(model: type[BaseModel], prefix: str = "") -> list[tuple[str, str, str]]:
-    """(key, default, doc) for every field, sections flattened, for help output."""
+    """(key, default, doc) for every field, sections flattened, for help output. The default
+    is written as a ``key=value`` override would give it; the doc on one line.
+
+    >>> describe(TrainConfig)[0]
+    ('lr', '1e-05', 'Peak learning rate (AdamW).')
+    >>> [row[:2] for row in describe(RunConfig) if row[0] in ("plugins", "model", "rollout.engine")]
+    [('plugins', '[]'), ('model', 'null'), ('rollout.engine', 'hf')]
+    """
     rows = []
     for name, field in model.model_fields.items():
         annotation = field.annotation
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
             rows.extend(describe(annotation, f"{prefix}{name}."))
         else:
-            rows.append((prefix + name, repr(field.default), field.description or ""))
+            default = "(required)" if field.is_required() else _as_override(field.get_default(call_default_factory=True))
+            rows.append((prefix + name, default, " ".join((field.description or "").split())))
     return rows
+
+
+def _as_override(value: Any) -> str:
+    """``value`` as YAML flow text, what ``key=...`` takes: ``null``, ``[bar, pie]``, ``'#fff'``."""
+    if isinstance(value, BaseModel):
+        value = value.model_dump(mode="json")
+    elif isinstance(value, Path):
+        value = str(value)
+    elif isinstance(value, float):
+        return repr(value)
+    text = yaml.safe_dump(value, default_flow_style=True, width=10**6).strip()
+    return text.removesuffix("...").strip()
+
+
+def format_keys(title: str, rows: list[tuple[str, str, str]]) -> str:
+    """A titled block of ``describe`` rows, the columns aligned: how ``--help-config`` prints."""
+    if not rows:
+        return f"{title}\n  (no keys)"
+    key_w = min(max(len(k) for k, _, _ in rows), 38)
+    default_w = min(max(len(d) for _, d, _ in rows), 16)
+    lines = [title]
+    for key, default, doc in rows:
+        lines.append(f"  {key:{key_w}}  {default:{default_w}}  {doc}".rstrip())
+    return "\n".join(lines)

@@ -15,6 +15,10 @@ to 0 over every episode, a ``group`` phase must have more than one scored turn i
 episode, and ``collect_metrics`` must report exactly the metrics the game declares.
 
 ``check_scheduler`` does the same for a phase scheduler (see ``vzframe._scheduler_kit``).
+
+``image_source`` and ``draw_images`` give a plugin's tests real pictures from any registered
+image source, built as a run builds it; ``check_game(MyGame, images=image_source("clevr"))``
+plays every episode on them.
 """
 
 from __future__ import annotations
@@ -33,10 +37,13 @@ from pydantic import BaseModel
 
 from vzframe._scheduler_kit import SchedulerReport, check_scheduler
 from vzframe.plugins import PluginError, check_metrics, check_rewards, check_zero_sum
-from vzframe.protocols import ImageDraw
+from vzframe.protocols import ImageDraw, ImageSource
 from vzframe.types import Action, Episode, ImageItem, Metric, Observation, PhaseSpec, Turn
 
-__all__ = ["ADVERSARIAL", "MUST_BE_INVALID", "CheckReport", "SchedulerReport", "check_game", "check_scheduler"]
+__all__ = [
+    "ADVERSARIAL", "MUST_BE_INVALID", "CheckReport", "SchedulerReport", "check_game", "check_scheduler",
+    "draw_images", "image_source",
+]  # fmt: skip
 
 MUST_BE_INVALID: tuple[str, ...] = ("", " ", "\n\t \r\n")
 """Completions that carry no move in any game: they must parse to ``Action("invalid")``."""
@@ -102,20 +109,22 @@ def check_game(
     seed: int = 0,
     reward_fns: Mapping[str, Any] | None = None,
     max_steps: int = 1_000,
-    images: Callable[[int], ImageDraw] | None = None,
+    images: Callable[[int], ImageDraw] | ImageSource | None = None,
     collect_metrics: Callable[..., Any] | None = None,
 ) -> CheckReport:
     """Play ``episodes`` seeded games of ``game_cls`` and assert the Game contract.
 
     ``images(seed)`` may supply the picture stream of one episode (default: plain coloured
-    rectangles). ``reward_fns`` maps names to reward functions to check on every episode
-    (the zero-sum check needs them). ``collect_metrics`` is the game's hook; by default the
+    rectangles), or ``images`` may be an image source (``image_source("clevr")``): the episode
+    of seed ``s`` then draws its pictures from index ``s * PICTURES_PER_EPISODE`` on.
+    ``reward_fns`` maps names to reward functions to check on every episode (the zero-sum
+    check needs them). ``collect_metrics`` is the game's hook; by default the
     one defined in the game's module or a package above it (``games.spy.collect_metrics``
     for ``games.spy.game.SpyGame``), searched for the game's base classes too.
     """
     _check_class(game_cls)
     cfg = _make_config(game_cls, config)
-    images = images or _image_stream
+    images = _source_stream(images) if isinstance(images, ImageSource) else images or _image_stream
     collect = collect_metrics or _find_collect_metrics(game_cls)
     _check_phase_rewards(game_cls, reward_fns)
     turns_by_stage: Counter[str] = Counter()
@@ -158,6 +167,66 @@ def _image_stream(seed: int) -> ImageDraw:
         return ImageItem(f"check:{seed}:{next(counter)}", Image.new("RGB", (40, 24), color), {"color": color})
 
     return draw
+
+
+PICTURES_PER_EPISODE = 64
+"""``check_game`` on an image source: the indices each episode's pictures start apart."""
+
+
+def _source_stream(source: ImageSource) -> Callable[[int], ImageDraw]:
+    """``images(seed)`` over an image source: the same pictures for the same seed."""
+
+    def images(seed: int) -> ImageDraw:
+        counter = itertools.count(seed * PICTURES_PER_EPISODE)
+        return lambda: source.get(next(counter))
+
+    return images
+
+
+# ---- real pictures for a plugin's tests ---------------------------------------------------
+
+
+def image_source(
+    name: str, config: BaseModel | Mapping[str, Any] | None = None, seed: int = 0, plugins: Sequence[str] = ()
+) -> ImageSource:
+    """The image source registered as ``name``, built as a run builds it: found among the
+    default plugins' sources (``shapes``, ``clevr``, ``clevr_toy``, ``charts``, ``folder``)
+    and those of ``plugins``, its ``config`` (the ``image_source.KEY`` settings as a mapping,
+    or the source's ``Config``) validated, seeded with ``seed``. A bad setting raises
+    ``ConfigError`` naming the key; an unknown name, ``PluginError`` listing the sources.
+
+    >>> source = image_source("shapes", {"size": 56}, seed=3)
+    >>> item = source.get(0)
+    >>> item.id, item.image.size, sorted(item.meta["shapes"][0])
+    ('shapes:3:0', (56, 56), ['color', 'shape', 'size', 'x', 'y'])
+    """
+    from vzframe.config import validate
+    from vzframe.plugins import build_registry, make_plugin_manager
+
+    registry = build_registry(make_plugin_manager(list(plugins)))
+    cls = registry.image_sources.get(name)
+    if cls is None:
+        raise PluginError(
+            f"Unknown image source {name!r}. Registered: {', '.join(sorted(registry.image_sources))}. "
+            "Pass the plugin that registers it: image_source(name, plugins=['my_package.images'])."
+        )
+    if not isinstance(config, cls.Config):
+        config = validate(cls.Config, dict(config or {}), "image_source.")
+    return cls(config, seed=seed)
+
+
+def draw_images(
+    name: str, n: int, config: BaseModel | Mapping[str, Any] | None = None, seed: int = 0, *,
+    start: int = 0, plugins: Sequence[str] = (),
+) -> list[ImageItem]:
+    """Pictures ``start .. start + n - 1`` of image source ``name`` (see ``image_source``),
+    exactly what a run with the same seed, source and settings is served on one rank.
+
+    >>> [item.id for item in draw_images("clevr_toy", 2, {"max_objects": 2}, start=5)]
+    ['clevr_toy:0:5', 'clevr_toy:0:6']
+    """
+    source = image_source(name, config, seed, plugins)
+    return [source.get(index) for index in range(start, start + n)]
 
 
 Policy = Callable[[Observation], tuple[str, bool]]

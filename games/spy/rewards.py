@@ -1,4 +1,4 @@
-"""Rewards of the spy game, exactly as SPEC.md: a verifiable vote reward and a zero-sum clue
+"""Rewards of the spy game, exactly as docs/method.md: a verifiable vote reward and a zero-sum clue
 reward. Group normalisation and role baselines are the core's job, not done here.
 """
 

@@ -7,9 +7,11 @@ occlusion (see ``render.py``). Needs no Blender and no download. ``get(i)`` is p
 
 ``meta["objects"]`` is the scene graph: per object ``shape, color, size, material`` and its
 place ``x, y`` (ground plane, CLEVR units), ``rotation`` (degrees), ``pixel`` (centre in the
-picture) and ``depth``. Every item can render its **modified twin** (``item.twin()``): the
-same scene with ``changes`` objects each given another colour, shape, material or size,
-positions kept; the twin's ``meta["changes"]`` lists what changed.
+picture) and ``depth``; ``meta["visible_pixels"]`` counts the pixels that show each object.
+Every item can render its **modified twin** (``item.twin()``): the same scene with
+``changes`` objects each given another colour, shape, material or size, positions kept; the
+twin's ``meta["changes"]`` lists what changed (``{object, attribute, from, to}``) and
+``meta["twin_of"]`` names the original. Every key, its values and units: docs/images.md.
 """
 
 from __future__ import annotations

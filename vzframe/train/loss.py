@@ -1,4 +1,4 @@
-"""The policy loss of SPEC.md: advantage-weighted log-likelihood of completion tokens with a
+"""The policy loss of docs/method.md: advantage-weighted log-likelihood of completion tokens with a
 k3 KL penalty to a frozen reference, token-mean per sequence, then mean over sequences.
 With ``old_logp`` from an earlier pass (a batch reused for several updates) the
 advantage term becomes PPO's clipped surrogate."""
