@@ -99,3 +99,24 @@ def test_training_scores_exactly_what_generation_sampled(model, tiny_processor):
     with torch.no_grad():
         scored = completion_logprobs(model, collate(tiny_processor, samples, tiny_processor.tokenizer.pad_token_id))
     assert torch.allclose(scored, sampled, atol=1e-4), (scored - sampled).abs().max()
+
+
+def test_the_trainer_reuses_rollouts_encoding_exactly(model, tiny_processor):
+    """collate from the encodings rollout kept equals collate from the processor, tensor for
+    tensor, for prompts of different lengths, pictures of different sizes and a picture-less one."""
+    from vzframe.train.loss import collate
+    from vzframe.types import Sample
+
+    text_only = Observation(player=2, role="spy", stage="decision", messages=({"role": "user", "content": "Vote."},), images=())
+    obs = [observation(0, "Describe."), observation(1, "Describe the picture in one sentence, please."), text_only]
+    obs[1] = Observation(1, "citizen", "clue", obs[1].messages, (make_image(1, 168),))  # a larger picture
+    engine = HFEngine(model, tiny_processor, RolloutConfig(temperature=0.8, max_new_tokens=6))
+    gens = engine.generate(obs)
+    assert all(g.prompt is not None for g in gens)
+    pad = tiny_processor.tokenizer.pad_token_id
+    for order in ([0, 1, 2], [2, 1], [1]):  # any subset, in any order, as a micro-batch takes them
+        reused = collate(tiny_processor, [Sample(obs[i], gens[i].token_ids, 1.0, i, 0, prompt=gens[i].prompt) for i in order], pad)
+        fresh = collate(tiny_processor, [Sample(obs[i], gens[i].token_ids, 1.0, i, 0) for i in order], pad)
+        assert reused.keys() == fresh.keys()
+        for key in fresh:
+            assert torch.equal(reused[key], fresh[key]), (order, key)

@@ -164,6 +164,9 @@ class Sample:
     advantage: float
     episode: int
     turn: int
+    prompt: Any = None
+    """The observation as rollout encoded it (``vzframe.rollout.Encoded``), reused by the
+    trainer instead of running the processor again; None to encode it anew."""
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -17,13 +17,26 @@ from vzframe.types import Observation
 
 
 @dataclass(frozen=True)
+class Encoded:
+    """One observation's model inputs as ``encode`` made them, without padding: what the
+    trainer reuses instead of running the processor again. Tensors stay on the CPU."""
+
+    input_ids: Any  # (T,) prompt tokens
+    mm_token_type_ids: Any | None  # (T,) where the processor gives them (Qwen2.5-VL's M-RoPE)
+    pixel_values: Any | None  # (patches, dim) of this observation's pictures
+    image_grid_thw: Any | None  # (pictures, 3)
+
+
+@dataclass(frozen=True)
 class Generation:
     """One completion: its text (special tokens removed) and the token ids generated,
-    up to and including the end-of-turn token when the model produced one."""
+    up to and including the end-of-turn token when the model produced one. ``prompt`` is the
+    encoded observation when the engine encoded it with ``encode`` (the transformers engine)."""
 
     text: str
     token_ids: tuple[int, ...]
     prompt_tokens: int
+    prompt: Encoded | None = None
 
 
 class RolloutEngine(Protocol):
@@ -45,6 +58,47 @@ def encode(processor: Any, observations: Sequence[Observation]) -> dict[str, Any
     images = [item.image for obs in observations for item in obs.images]
     processor.tokenizer.padding_side = "left"
     return processor(text=texts, images=images or None, padding=True, return_tensors="pt")
+
+
+def split_encoding(inputs: Any, observations: Sequence[Observation]) -> list[Encoded]:
+    """``encode``'s batch cut back into one ``Encoded`` per observation: the real (unpadded)
+    tokens of each row, and the picture patches and grid rows of its pictures."""
+    out, patch, picture = [], 0, 0
+    grid = inputs.get("image_grid_thw")
+    for row, obs in enumerate(observations):
+        real = inputs["attention_mask"][row].bool()
+        n = len(obs.images)
+        pictures = grid[picture : picture + n] if grid is not None else None
+        patches = int(pictures.prod(dim=1).sum()) if pictures is not None else 0
+        pixels = inputs["pixel_values"][patch : patch + patches] if pictures is not None else None
+        types = inputs.get("mm_token_type_ids")
+        out.append(Encoded(inputs["input_ids"][row][real], types[row][real] if types is not None else None, pixels, pictures))
+        patch, picture = patch + patches, picture + n
+    return out
+
+
+def pad_encodings(encoded: Sequence[Encoded], pad_id: int) -> dict[str, Any]:
+    """The left-padded batch ``encode`` would make of these observations, from their
+    ``Encoded`` parts, without the processor."""
+    import torch
+
+    width = max(len(e.input_ids) for e in encoded)
+    ids = torch.full((len(encoded), width), pad_id, dtype=encoded[0].input_ids.dtype)
+    mask = torch.zeros((len(encoded), width), dtype=torch.long)
+    for row, e in enumerate(encoded):
+        ids[row, width - len(e.input_ids) :] = e.input_ids
+        mask[row, width - len(e.input_ids) :] = 1
+    batch = {"input_ids": ids, "attention_mask": mask}
+    if encoded[0].mm_token_type_ids is not None:
+        types = torch.zeros_like(ids, dtype=encoded[0].mm_token_type_ids.dtype)
+        for row, e in enumerate(encoded):
+            types[row, width - len(e.input_ids) :] = e.mm_token_type_ids
+        batch["mm_token_type_ids"] = types
+    pictures = [e for e in encoded if e.pixel_values is not None]
+    if pictures:
+        batch["pixel_values"] = torch.cat([e.pixel_values for e in pictures])
+        batch["image_grid_thw"] = torch.cat([e.image_grid_thw for e in pictures])
+    return batch
 
 
 def special_tokens(tokenizer: Any) -> frozenset[str]:

@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 
-from vzframe.rollout import Generation, encode
+from vzframe.rollout import Generation, encode, split_encoding
 from vzframe.types import Observation
 
 
@@ -37,7 +37,9 @@ class HFEngine:
     def generate(self, observations: Sequence[Observation]) -> list[Generation]:
         if not observations:
             return []
-        inputs = encode(self.processor, observations).to(self.model.device)
+        encoded = encode(self.processor, observations)
+        prompts = split_encoding(encoded, observations)  # kept on the CPU for the trainer
+        inputs = encoded.to(self.model.device)
         sampling = self.config.temperature > 0
         was_training = self.model.training
         self.model.eval()
@@ -57,10 +59,10 @@ class HFEngine:
         prompt_len = inputs["input_ids"].shape[1]
         prompt_tokens = inputs["attention_mask"].sum(dim=1).tolist()
         results = []
-        for row, n_prompt in zip(out[:, prompt_len:].tolist(), prompt_tokens):
+        for row, n_prompt, prompt in zip(out[:, prompt_len:].tolist(), prompt_tokens, prompts):
             ids = row[: row.index(self.eos_id) + 1] if self.eos_id in row else row
             text = self.processor.tokenizer.decode(ids, skip_special_tokens=True)
-            results.append(Generation(text=text, token_ids=tuple(ids), prompt_tokens=int(n_prompt)))
+            results.append(Generation(text=text, token_ids=tuple(ids), prompt_tokens=int(n_prompt), prompt=prompt))
         return results
 
 

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from vzframe.plugins import call_plugin, game_label
+from vzframe.rollout import Generation
 from vzframe.types import Episode, ImageItem, Observation
 
 
@@ -50,7 +51,7 @@ class Played:
     """A finished game and, for each of its turns, what the model saw and generated."""
 
     episode: Episode
-    generations: dict[int, tuple[Observation, tuple[int, ...]]]  # turn index -> (observation, token ids)
+    generations: dict[int, tuple[Observation, Generation]]  # turn index -> what the model saw and wrote
 
 
 @dataclass(frozen=True)
@@ -73,7 +74,7 @@ def play(games: Sequence[Any], engine: Any) -> Rollout:
     """Play all games to the end. Each tick every player who must move in every game is
     observed first (simultaneous moves see the same state), then all are generated in one
     call."""
-    generations: list[dict[int, tuple[Observation, tuple[int, ...]]]] = [{} for _ in games]
+    generations: list[dict[int, tuple[Observation, Generation]]] = [{} for _ in games]
     tokens, generate_seconds = 0, 0.0
 
     def call(g: int, what: str, fn: Any, *args: Any) -> Any:
@@ -86,7 +87,7 @@ def play(games: Sequence[Any], engine: Any) -> Rollout:
         generate_seconds += time.perf_counter() - t0
         for (g, player), obs, gen in zip(moves, observations, completions):
             turn = call(g, f"step(player={player})", games[g].step, player, gen.text)
-            generations[g][turn.index] = (obs, gen.token_ids)
+            generations[g][turn.index] = (obs, gen)
             tokens += len(gen.token_ids)
     played = [Played(call(g, "episode()", game.episode), generations[g]) for g, game in enumerate(games)]
     return Rollout(played, tokens, generate_seconds)

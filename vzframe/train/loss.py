@@ -10,14 +10,18 @@ from typing import Any
 
 import torch
 
-from vzframe.rollout import encode
+from vzframe.rollout import encode, pad_encodings
 from vzframe.types import Sample
 
 
 def collate(processor: Any, samples: Sequence[Sample], pad_id: int) -> dict[str, torch.Tensor]:
     """Prompts left-padded (as in rollout) followed by completions right-padded, so every
-    completion starts at the same column. ``completion_mask`` marks the real tokens."""
-    inputs = encode(processor, [s.observation for s in samples])
+    completion starts at the same column. ``completion_mask`` marks the real tokens. Prompts
+    that rollout already encoded (``Sample.prompt``) are padded, not encoded again."""
+    if all(s.prompt is not None for s in samples):
+        inputs = pad_encodings([s.prompt for s in samples], pad_id)
+    else:
+        inputs = encode(processor, [s.observation for s in samples])
     width = max(len(s.completion_ids) for s in samples)
     completion = torch.full((len(samples), width), pad_id, dtype=torch.long)
     mask = torch.zeros((len(samples), width), dtype=torch.long)
