@@ -258,7 +258,7 @@ def run_vzframe(args: argparse.Namespace, baton: Baton) -> dict[str, Any]:
         generated = {}
         for (g, voter), obs, gen in zip(moves, observations, generations):
             turn = games[g].step(voter, gen.text)
-            generated[(g, turn.index)] = (obs, gen.token_ids)
+            generated[(g, turn.index)] = (obs, gen)
         samples = []
         for g, game in enumerate(games):
             episode = game.episode()
@@ -266,8 +266,8 @@ def run_vzframe(args: argparse.Namespace, baton: Baton) -> dict[str, Any]:
             turns = episode.turns_of("decision")
             advantages = group_normalize([scored[t.index] for t in turns])
             for t, adv in zip(turns, advantages):
-                obs, ids = generated[(g, t.index)]
-                samples.append(Sample(obs, ids, adv, g, t.index))
+                obs, gen = generated[(g, t.index)]
+                samples.append(Sample(obs, gen.token_ids, adv, g, t.index, prompt=gen.prompt))  # as vzframe/runtime.py
             rewards += [scored[t.index] for t in turns] if timed else []
         engine.sleep()
         trainer.step(samples)

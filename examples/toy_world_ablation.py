@@ -52,10 +52,10 @@ def one_run(out: Path, scheduler: str, seed: int, args: argparse.Namespace, thre
     return {
         "scheduler": scheduler,
         "seed": seed,
-        "citizen_acc": result["headline"]["citizen accuracy"]["trained"],
-        "citizen_acc_base": result["headline"]["citizen accuracy"]["base"],
-        "spy_survival": result["headline"]["spy survival"]["trained"],
-        "spy_survival_base": result["headline"]["spy survival"]["base"],
+        "citizen_acc": result["matchups"]["trained citizen"]["acc"],
+        "citizen_acc_base": result["matchups"]["base"]["acc"],
+        "spy_survival": 1 - result["matchups"]["trained spy"]["spy_caught"],
+        "spy_survival_base": 1 - result["matchups"]["base"]["spy_caught"],
         "train_acc_last10": statistics.fmean(r["acc"] for r in last),
         "switches": sum(a["phase"] != b["phase"] for a, b in zip(rows, rows[1:])),
     }

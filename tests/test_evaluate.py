@@ -59,10 +59,16 @@ def test_eval_plays_the_same_seeded_games_in_every_matchup(run):
     assert games["base"] == games["trained citizen"] == games["trained spy"] and len(games["base"]) == 3
     # held-out: not the run's pictures (the run's image source has the run's seed, 0)
     assert all(image.startswith("clevr_toy:5:") for _, image, _ in games["base"])
-    for m in report["matchups"].values():
+    for name, m in report["matchups"].items():
         assert 0 <= m["acc"] <= 1 and 0 <= m["spy_caught"] <= 1
-    assert set(report["headline"]) == {"citizen accuracy", "spy survival"}
-    assert report["headline"]["spy survival"]["base"] == 1 - report["matchups"]["base"]["spy_caught"]
+        assert set(report["stderr"][name]) == set(m) and all(se >= 0 for se in report["stderr"][name].values())
+    assert report["roles"] == ["spy", "citizen"]  # the game's role order; judges do not play by default
+    assert report["metrics"]["spy_caught"] == {"label": "spy caught", "headline": True}
+    # the spy game's figures, through its declared headline metrics: citizen accuracy, spy survival = 1 - spy caught
+    citizens, spy = report["headline"]["vote accuracy, trained citizen"], report["headline"]["spy caught, trained spy"]
+    assert citizens["trained"] == report["matchups"]["trained citizen"]["acc"] and citizens["base"] == report["matchups"]["base"]["acc"]
+    assert spy["base"] == report["matchups"]["base"]["spy_caught"] and spy["trained_se"] == report["stderr"]["trained spy"]["spy_caught"]
+    assert len(report["headline"]) == 3 * 2  # acc, na, spy_caught, each with each role trained
 
 
 def test_eval_is_reproducible(run):
@@ -83,5 +89,43 @@ def test_eval_command_prints_the_side_by_side_table(run, capsys):
 
     assert main(["eval", str(run), "--games", "2", "--seed", "3"]) == 0
     out = capsys.readouterr().out
-    assert "citizen accuracy: base" in out and "spy survival: base" in out and "trained spy" in out
+    assert "vote accuracy" in out and "spy caught" in out and "trained spy" in out and "trained citizen" in out and "±" in out
+    assert "valid clues" not in out  # the table shows headline metrics; the JSON has every one
     assert json.loads((run / "eval-step-2.json").read_text())["seed"] == 3
+
+
+def test_jackknife_standard_error_of_a_rate_over_games_and_of_a_pooled_rate():
+    from vzframe.evaluate import jackknife_se
+
+    games = [1, 0, 0, 1, 1, 0, 1, 1]
+    se = jackknife_se(lambda eps: {"rate": sum(eps) / len(eps)}, games)["rate"]
+    p, n = 5 / 8, 8
+    assert se == pytest.approx((p * (1 - p) / (n - 1)) ** 0.5)
+    votes = [(2, 1), (3, 3), (1, 0)]  # (votes, right) per game: a rate over votes, not over games
+    pooled = jackknife_se(lambda eps: {"acc": sum(r for _, r in eps) / sum(v for v, _ in eps)}, votes)["acc"]
+    assert 0 < pooled < 1
+    assert jackknife_se(lambda eps: {"x": 1.0}, [1]) == {}
+
+
+@pytest.fixture(scope="module")
+def odd_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("eval-odd") / "run"
+    cmd = [sys.executable, "-m", "vzframe", "run", "games.odd_one_out", "schedulers.hysteresis", "steps=1", "games_per_step=1",
+           "game.num_players=3", "game.clue_rounds=1", "checkpoint_every=1", "rollout.max_new_tokens=8", f"output_dir={out}", "--quiet"]  # fmt: skip
+    result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return out
+
+
+def test_eval_of_another_game_names_its_roles_and_reports_its_headline_metrics(odd_run, capsys):
+    from vzframe.cli import main
+
+    assert main(["eval", str(odd_run), "--games", "2", "--seed", "4"]) == 0
+    out = capsys.readouterr().out
+    report = json.loads((odd_run / "eval-step-1.json").read_text())
+    assert report["game"] == "odd_one_out" and report["roles"] == ["odd", "common"]
+    assert list(report["matchups"]) == ["base", "trained odd", "trained common"]
+    assert {"odd_found", "odd_self_found", "acc"} <= set(report["matchups"]["trained odd"]) <= set(report["stderr"]["trained odd"])
+    assert {"odd one found, trained odd", "odd one found, trained common", "vote accuracy, trained odd"} <= set(report["headline"])
+    assert "odd one found" in out and "trained common" in out
+    assert "citizen" not in out and "spy" not in out

@@ -30,12 +30,23 @@ def phase_of(step: int) -> str:
     return "decision" if step < 4 or step >= 8 else "clue"
 
 
-def make_run(path: Path, *, scheduler: str = "hysteresis", final_acc: float = 0.75, steps: int = STEPS) -> Path:
+SPY_META = {
+    "game": "spy", "model": "toy-world", "roles": ["spy", "citizen", "judge"],
+    "metrics": {"acc": {"label": "vote accuracy", "headline": True}, "na": {"label": "N/A rate", "headline": True},
+                "invalid": {"label": "invalid votes", "headline": False}, "clue_valid": {"label": "valid clues", "headline": False},
+                "spy_caught": {"label": "spy caught", "headline": True}},
+}  # fmt: skip
+"""What config.yaml's metadata says of a spy run (vzframe/runtime.py ``write_config``)."""
+
+
+def make_run(path: Path, *, scheduler: str = "hysteresis", final_acc: float = 0.75, steps: int = STEPS, legacy: bool = False) -> Path:
     """A small run directory as `vzframe run` writes it: two games a step, phases switching
-    at steps 4 and 8, one hostile completion, two pictures on disk."""
+    at steps 4 and 8, one hostile completion, two pictures on disk. ``legacy``: as runs were
+    written before config.yaml recorded the game's metrics, roles and model, and turns ``trained``."""
     path.mkdir(parents=True)
-    config = {"vzframe": {"version": "0.1.0", "game": "spy", "scheduler": scheduler}, "seed": 0, "steps": steps, "games_per_step": 2}
-    (path / "config.yaml").write_text("# vzframe: test\n" + yaml.safe_dump(config))
+    meta = {"version": "0.1.0", "game": "spy", "scheduler": scheduler, **({} if legacy else SPY_META)}
+    config = {"vzframe": meta, "seed": 0, "steps": steps, "games_per_step": 2}
+    (path / "config.yaml").write_text("# vzframe: test\n" + yaml.safe_dump(config, sort_keys=False))
     (path / "images").mkdir()
     picture, blank = 'shapes:0:"1"<b>', "blank:#ffffff:56x56"
     Image.new("RGB", (56, 56), "red").save(path / "images" / image_filename(picture))
@@ -46,6 +57,8 @@ def make_run(path: Path, *, scheduler: str = "hysteresis", final_acc: float = 0.
             row = {"step": step, "phase": phase_of(step), "acc": acc, "acc_ema": 0.5, "na": 0.1, "na_ema": 0.1,
                    "spy_caught": 0.5, "reward_spy": -0.1 * step, "reward_citizen": 0.05 * step, "baseline_spy": -0.05,
                    "baseline_citizen": 0.02, "loss": 1.0 / (step + 1), "kl": 0.001 * step, "reward_<svg onload=x()>": 1.0}  # fmt: skip
+            if not legacy:
+                row.update(invalid=0.0, clue_valid=1.0, steps_in_phase=float(step % 4 + 1), lr=1e-5, time_step=1.0)
             metrics.write(json.dumps(row) + "\n")
             for game in range(2):
                 turns = [
@@ -57,6 +70,9 @@ def make_run(path: Path, *, scheduler: str = "hysteresis", final_acc: float = 0.
                     {"index": 2, "player": 1, "role": "citizen", "stage": "decision", "prompt": "[user] vote", "images": [picture],
                      "completion": "<answer>2</answer>", "action": {"kind": "vote", "value": 2, "reason": ""}, "reward": 1.0, "advantage": 0.0},
                 ]  # fmt: skip
+                if not legacy:
+                    for turn in turns:
+                        turn["trained"] = turn["stage"] == phase_of(step)
                 episode = {"step": step, "phase": phase_of(step), "rank": 0, "game": "spy", "seed": 100 * step + game,
                            "roles": ["citizen", "spy"], "turns": turns, "info": {"spy": 2, "image": picture}}  # fmt: skip
                 episodes.write(json.dumps(episode) + "\n")
@@ -76,14 +92,74 @@ def test_register_commands_adds_report_and_compare():
     assert args.run_dirs == ["a", "b"] and args.out == "x.html" and callable(args.func)
 
 
+def chart_titles(html: str) -> list[str]:
+    """The titles of the curves, in page order (the phase timeline comes before them)."""
+    titles = re.findall(r'<svg [^>]*aria-label="([^"]*)"', html)
+    assert titles[0] == "phase timeline"
+    return titles[1:]
+
+
+def legend(html: str, title: str) -> list[str]:
+    """The names in the legend of the chart ``title``."""
+    svg = html[html.index(f'aria-label="{title}"') :].split("</svg>")[0]
+    return re.findall(r"<title>([^<]*)</title>", svg)
+
+
 def test_report_has_a_chart_per_metric_group_and_the_phase_switches(tmp_path):
     html = report(make_run(tmp_path / "run"))
-    for title in ("Vote accuracy", "N/A rate", "Reward per role", "Baseline per role", "Loss", "KL to the reference model", "Phase timeline"):
-        assert re.search(rf"<svg [^>]*aria-label=\"{re.escape(title)}", html) or f">{title}</text>" in html, title
-    assert html.count("<svg ") == 8  # seven charts and the timeline
-    assert "reward_citizen" in html and "baseline_spy" in html
+    assert chart_titles(html) == [
+        "Vote accuracy", "N/A rate", "Game outcomes", "Reward per role", "Baseline per role", "Loss",
+        "KL to the reference model", "Other logged statistics",
+    ]  # fmt: skip
+    assert legend(html, "Vote accuracy")[:2] == ["vote accuracy", "acc_ema"]  # the declared label; the scheduler's EMA dashed
+    assert legend(html, "Game outcomes")[:3] == ["spy caught", "invalid votes", "valid clues"]  # headline first
+    assert legend(html, "Reward per role")[:2] == ["spy", "citizen"]  # the game's role names, in its order
+    assert legend(html, "Other logged statistics")[0] == "steps_in_phase"  # the scheduler's own; not lr, not timings
     assert "step 4: decision → clue" in html and "step 8: clue → decision" in html
     assert "2 switches" in html
+
+
+def test_report_of_a_run_written_before_metadata_looks_as_it_did(tmp_path):
+    html = report(make_run(tmp_path / "run", legacy=True))
+    assert chart_titles(html) == [
+        "Vote accuracy", "N/A rate", "Game outcomes", "Reward per role", "Baseline per role", "Loss",
+        "KL to the reference model",
+    ]  # fmt: skip
+    assert legend(html, "Game outcomes")[0] == "spy caught" and "model not recorded" in html
+    assert "trained-mark" not in html.split("</style>")[-1] and 'class="untrained"' not in html
+
+
+def test_report_header_names_the_model_the_run_used(tmp_path):
+    html = report(make_run(tmp_path / "run"))
+    assert "model toy-world" in html and "tiny default" not in html
+
+
+def test_report_plots_another_games_declared_metrics_and_its_schedulers_statistics(tmp_path):
+    run = tmp_path / "odd"
+    run.mkdir()
+    meta = {"game": "odd_one_out", "scheduler": "bandit", "model": "/models/x", "roles": ["odd", "common"],
+            "metrics": {"acc": {"label": "vote accuracy", "headline": False}, "odd_found": {"label": "odd one found", "headline": True}}}  # fmt: skip
+    (run / "config.yaml").write_text(yaml.safe_dump({"vzframe": meta, "steps": 3}))
+    rows = [{"step": s, "phase": "vote", "acc": 0.5, "odd_found": 0.1 * s, "arm_value": 2.5 * s, "reward_common": 0.1, "reward_odd": -0.1,
+             "loss": 1e-7, "kl": 0.0, "tokens_per_s": 9.0, "time_step": 1.0} for s in range(3)]  # fmt: skip
+    (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    html = report(run, "--max-games", "0")
+    assert chart_titles(html) == ["Game outcomes", "Reward per role", "Loss", "KL to the reference model", "Other logged statistics"]
+    assert legend(html, "Game outcomes")[:2] == ["odd one found", "vote accuracy"]  # headline first
+    assert legend(html, "Reward per role")[:2] == ["odd", "common"] and legend(html, "Other logged statistics")[0] == "arm_value"
+    assert "spy" not in html and "EMA" not in html and "model /models/x" in html
+    table = html[html.index('<table class="figures">') : html.index("</table>")]
+    assert "odd one found" in table and "reward: odd" in table and "1.00e-07" in table
+
+
+def test_transcripts_mark_the_turns_the_step_trained_on(tmp_path):
+    html = report(make_run(tmp_path / "run"), "--steps", "0,4")
+    step0 = html[html.index('id="step-0"') : html.index('id="step-4"')]  # a decision step: clue turns untrained
+    assert step0.count('<tr data-stage="decision" class="trained">') == 2 and step0.count('<tr data-stage="clue" class="untrained">') == 4
+    assert step0.count('<span class="trained-mark"') == 2 and 'title="not trained: computed' in step0
+    step4 = html[html.index('id="step-4"') :]
+    assert step4.count('<tr data-stage="clue" class="trained">') == 4
+    assert "vote accuracy" in step0.split("</summary>")[0]  # the step's summary names the headline metrics by label
 
 
 def test_report_escapes_model_output_and_every_run_string(tmp_path):
@@ -91,7 +167,7 @@ def test_report_escapes_model_output_and_every_run_string(tmp_path):
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "<script>alert" not in html
     assert "<img src=x" not in html and "&lt;img src=x&gt;" in html
-    assert "<svg onload" not in html and "reward_&lt;svg onload=x()&gt;" in html
+    assert "<svg onload" not in html and "reward: &lt;svg onload=x()&gt;" in html and "<title>&lt;svg onload=x()&gt;</title>" in html
     assert 'shapes:0:&quot;1&quot;&lt;b&gt;' in html and "no &lt;answer&gt; tag" in html
     assert "\x03" not in html and "\u2403" in html  # control characters made visible
     assert html.count("<script>") == 1  # the page's own static script, admitted by its hash
@@ -190,6 +266,22 @@ def test_compare_writes_every_chart_as_a_standalone_svg_file(tmp_path):
     root = ET.parse(folder / "acc.svg").getroot()  # well-formed on its own
     assert root.tag == "{http://www.w3.org/2000/svg}svg" and root.get("aria-label") == "Vote accuracy (dashed: EMA)"
     assert "run-b" in (folder / "phases.svg").read_text()
+
+
+def test_compare_plots_every_declared_metric_and_the_schedulers_statistics(tmp_path):
+    a = make_run(tmp_path / "new")
+    b = make_run(tmp_path / "old", legacy=True, steps=6)  # written before the metadata: read as the spy game's
+    folder = tmp_path / "svg"
+    assert main(["compare", str(a), str(b), "--out", str(tmp_path / "c.html"), "--svg", str(folder)], plugins=PLUGINS) == 0
+    names = [p.name for p in folder.iterdir()]
+    for stem in ("acc", "na", "spy_caught", "invalid", "clue_valid", "steps_in_phase", "reward_spy", "reward_citizen"):
+        assert f"{stem}.svg" in names, stem
+    assert "reward__svg_onload_x___.svg" in names  # a metric key is made safe as a file name
+    spy = (folder / "spy_caught.svg").read_text()
+    assert 'aria-label="Spy caught"' in spy and "new (hysteresis)" in spy and "old (hysteresis)" in spy
+    html = (tmp_path / "c.html").read_text()
+    header = html[html.index('<table class="figures">') :].split("</thead>")[0]
+    assert [h for h in re.findall(r'colspan="2">([^<]*)<', header)][:3] == ["vote accuracy", "N/A rate", "spy caught"]
 
 
 def test_compare_missing_directory_fails_with_exit_code_2(tmp_path, capsys):

@@ -4,21 +4,25 @@ The trained model (a run's newest checkpoint) plays fixed, seeded games against 
 opponents from the base model it started from. Matchups, all on the same games:
 
 - ``base``: every seat is the base model (the reference point);
-- ``trained ROLE`` for each role of the game: the trained model plays that role, the base
-  model every other seat (for the spy game: ``trained citizen``, ``trained spy``).
+- ``trained ROLE`` for each role of the game that plays (in the game's ``roles`` order): the
+  trained model plays that role, the base model every other seat (for the spy game:
+  ``trained spy``, ``trained citizen``).
 
-Each matchup reports the game's own metrics (``collect_metrics``: for the spy game ``acc``,
-``na``, ``invalid``, ``spy_caught``, ``clue_valid``). The headline figures of the spy game
-are *citizen accuracy* (``acc`` with trained citizens) and *spy survival* (``1 -
-spy_caught`` with a trained spy), each beside the base model's. Pictures come from the run's
-image source re-seeded with ``seed``, so they are not the pictures the run trained on.
+Each matchup reports every metric the game's ``collect_metrics`` returns, with a standard error
+(jackknife over games: it holds for any metric, a rate over votes or a rate over games). The
+printed table shows the game's headline metrics (its ``metrics`` declaration) in every matchup
+beside the base model's; ``headline`` in the JSON holds each (headline metric, trained role)
+pair. For the spy game, citizen accuracy is ``acc`` with trained citizens and spy survival is
+``1 - spy_caught`` with a trained spy. Pictures come from the run's image source re-seeded with
+``seed``, so they are not the pictures the run trained on.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +57,6 @@ def evaluate(run_dir: str | Path, *, games: int = 64, seed: int = 1000, step: in
 
     from vzframe import checkpoint
     from vzframe.config import load_config
-    from vzframe.plugins import call_each, check_metrics
     from vzframe.rollout.hf import HFEngine
     from vzframe.rollout.play import ImageCursor, derive_seed, play
     from vzframe.runtime import resolve, resolve_model
@@ -76,31 +79,37 @@ def evaluate(run_dir: str | Path, *, games: int = 64, seed: int = 1000, step: in
     trained = HFEngine(load_model(str(ckpt.path / "model"), bf16=False).eval(), processor, config.rollout)
     source = type(setup.image_source)(setup.image_source.config, seed=seed)
 
-    def matchup(engines: dict[str, Any]) -> tuple[dict[str, float], list[Any]]:
+    def matchup(engines: dict[str, Any]) -> tuple[dict[str, float], dict[str, float], list[Any]]:
         torch.manual_seed(seed)
         cursor = ImageCursor(source, rank=0, world=1)
         live = [setup.game_cls(setup.game_config, seed=derive_seed(seed, 0, 0, i), images=cursor.draw) for i in range(games)]
         episodes = play(live, RoleRouter(engines, base)).episodes
-        merged: dict[str, float] = {}
-        for plugin, result in call_each(setup.pm, "collect_metrics", episodes=episodes):
-            merged.update(check_metrics(plugin, result))
-        return merged, episodes
+        measure = functools.partial(game_metrics, setup.pm)
+        return measure(episodes), jackknife_se(measure, episodes), episodes
 
     results: dict[str, dict[str, float]] = {}
+    stderr: dict[str, dict[str, float]] = {}
     played: dict[str, list[Any]] = {}
-    results["base"], played["base"] = matchup({})
-    roles = sorted({t.role for e in played["base"] for t in e.turns})
-    votes = sum(1 for e in played["base"] for t in e.turns if t.stage == "decision")
+    results["base"], stderr["base"], played["base"] = matchup({})
+    acting = {t.role for e in played["base"] for t in e.turns}
+    roles = [r.name for r in setup.game_cls.roles if r.name in acting] + sorted(acting - {r.name for r in setup.game_cls.roles})
     for role in roles:
-        results[f"trained {role}"], played[f"trained {role}"] = matchup({role: trained})
+        name = f"trained {role}"
+        results[name], stderr[name], played[name] = matchup({role: trained})
+    declared = {name: {"label": m.label, "headline": m.headline} for name, m in setup.game_cls.metrics.items()}
     report = {
         "run": str(run),
         "step": ckpt.step,
+        "game": setup.game_name,
         "base_model": base_path,
+        "trained_model": str(ckpt.path / "model"),
         "games": games,
         "seed": seed,
+        "roles": roles,
+        "metrics": declared,
         "matchups": results,
-        "headline": headline(results, games, votes),
+        "stderr": stderr,
+        "headline": headline(results, stderr, declared, roles),
     }
     (run / f"eval-step-{ckpt.step}.json").write_text(json.dumps(report, indent=1))
     with open(run / f"eval-step-{ckpt.step}.episodes.jsonl", "w") as f:
@@ -110,39 +119,95 @@ def evaluate(run_dir: str | Path, *, games: int = 64, seed: int = 1000, step: in
     return report
 
 
-def headline(results: dict[str, dict[str, float]], games: int, votes: int) -> dict[str, dict[str, float]]:
-    """Citizen accuracy and spy survival, base against trained, with binomial standard errors
-    (over votes for accuracy, over games for survival); empty for games without them."""
+def game_metrics(pm: Any, episodes: Sequence[Any]) -> dict[str, float]:
+    """What the loaded plugins' ``collect_metrics`` report on ``episodes``."""
+    from vzframe.plugins import PluginError, call_each, check_metrics
+
+    merged: dict[str, float] = {}
+    for plugin, result in call_each(pm, "collect_metrics", episodes=list(episodes)):
+        for key, value in check_metrics(plugin, result).items():
+            if key in merged:
+                raise PluginError(f"Two plugins report the metric {key!r} (the second is {plugin!r}); rename one.")
+            merged[key] = value
+    return merged
+
+
+def jackknife_se(measure: Callable[[Sequence[Any]], dict[str, float]], episodes: Sequence[Any]) -> dict[str, float]:
+    """The standard error of each metric ``measure`` computes from ``episodes``, by leaving out
+    one game at a time (the delete-1 jackknife), so a rate over votes and a rate over games are
+    treated alike. For a mean of one number per game it is the usual ``sd / sqrt(n)``:
+
+    >>> se = jackknife_se(lambda eps: {"m": sum(eps) / len(eps)}, [1, 0, 1, 1])
+    >>> round(se["m"], 4)  # sd of [1, 0, 1, 1] is 0.5, over sqrt(4)
+    0.25
+    """
+    n = len(episodes)
+    if n < 2:
+        return {}
+    leave_one_out: dict[str, list[float]] = {}
+    for i in range(n):
+        for key, value in measure([e for j, e in enumerate(episodes) if j != i]).items():
+            leave_one_out.setdefault(key, []).append(value)
     out = {}
-    base = results.get("base", {})
-    if "acc" in base and "trained citizen" in results:
-        out["citizen accuracy"] = _pair(base["acc"], results["trained citizen"]["acc"], votes)
-    if "spy_caught" in base and "trained spy" in results:
-        out["spy survival"] = _pair(1 - base["spy_caught"], 1 - results["trained spy"]["spy_caught"], games)
+    for key, values in leave_one_out.items():
+        values = [v for v in values if math.isfinite(v)]
+        if len(values) >= 2:
+            mean = sum(values) / len(values)
+            out[key] = math.sqrt((len(values) - 1) / len(values) * sum((v - mean) ** 2 for v in values))
     return out
 
 
-def _pair(base: float, trained: float, n: int) -> dict[str, float]:
-    se = lambda p: math.sqrt(max(p * (1 - p), 1e-12) / n)  # noqa: E731
-    return {"base": base, "trained": trained, "base_se": se(base), "trained_se": se(trained)}
+def headline(
+    results: dict[str, dict[str, float]],
+    stderr: dict[str, dict[str, float]],
+    declared: dict[str, dict[str, Any]],
+    roles: Sequence[str],
+) -> dict[str, dict[str, Any]]:
+    """Each headline metric with each role trained, beside the base model: ``"vote accuracy,
+    trained citizen": {metric, role, base, trained, base_se, trained_se}``."""
+    out = {}
+    base, base_se = results.get("base", {}), stderr.get("base", {})
+    for name, d in declared.items():
+        if not d["headline"] or name not in base:
+            continue
+        for role in roles:
+            matchup = f"trained {role}"
+            if name in results.get(matchup, {}):
+                out[f"{d['label']}, {matchup}"] = {
+                    "metric": name, "role": role, "base": base[name], "trained": results[matchup][name],
+                    "base_se": base_se.get(name, math.nan), "trained_se": stderr[matchup].get(name, math.nan),
+                }  # fmt: skip
+    return out
 
 
 def print_report(report: dict[str, Any]) -> None:
+    """The headline metrics of every matchup, each with its standard error and, for a trained
+    role, its change from the base model."""
     from rich.console import Console
     from rich.table import Table
 
     console = Console(width=160)
     names = list(report["matchups"])
-    table = Table(title=f"{report['run']} step {report['step']}: {report['games']} held-out games (seed {report['seed']})")
+    declared = report.get("metrics") or {k: {"label": k, "headline": True} for m in report["matchups"].values() for k in m}
+    shown = [k for k, d in declared.items() if d["headline"]] or list(declared)
+    title = f"{report['run']} step {report['step']}: {report['games']} held-out games (seed {report['seed']})"
+    table = Table(title=title)
     table.add_column("metric")
     for name in names:
         table.add_column(name, justify="right")
-    keys = list(dict.fromkeys(k for m in report["matchups"].values() for k in m))
-    for key in keys:
-        table.add_row(key, *(f"{report['matchups'][n].get(key, float('nan')):.3f}" for n in names))
-    console.print(table)
-    for name, h in report["headline"].items():
-        console.print(
-            f"{name}: base {h['base']:.3f} ± {h['base_se']:.3f}  ->  trained {h['trained']:.3f} ± {h['trained_se']:.3f}"
-            f"  ({h['trained'] - h['base']:+.3f})"
-        )
+    base = report["matchups"].get("base", {})
+    for key in shown:
+        cells = []
+        for name in names:
+            value = report["matchups"][name].get(key, math.nan)
+            se = report.get("stderr", {}).get(name, {}).get(key, math.nan)
+            change = f" ({value - base[key]:+.3f})" if name != "base" and key in base else ""
+            cells.append(f"{value:.3f} ± {se:.3f}{change}")
+        table.add_row(str(declared[key]["label"]), *cells)
+    console.print(table, highlight=False)
+    console.print(
+        "trained ROLE: the trained model plays that role, the base model every other seat. ± one standard error "
+        "(jackknife over games); (+x) the change from base. The JSON file holds every metric.",
+        highlight=False,
+        soft_wrap=True,
+    )

@@ -87,8 +87,8 @@ def resolve(config: RunConfig) -> Setup:
             "model": choice.model,
             "images": choice.images,
             "game": game_config.model_dump(mode="json"),
-            "scheduler": scheduler.config.model_dump(mode="json") if hasattr(scheduler, "config") else config.scheduler,
-            "image_source": image_source.config.model_dump(mode="json") if hasattr(image_source, "config") else config.image_source,
+            "scheduler": scheduler_config.model_dump(mode="json"),
+            "image_source": source_config.model_dump(mode="json"),
         }
     )
     for what, obj, protocol in [
@@ -183,7 +183,10 @@ def _train(setup: Setup, out: Path, *, display: bool, resume: bool) -> Path:
         checkpoint.check_disk_space(out, trainer.checkpoint_bytes())
     call_each(setup.pm, "on_run_start", config=config, output_dir=out, start_step=start)
 
-    progress = RunDisplay(config.steps, start=start, enabled=display and dist.rank() == 0)
+    progress = RunDisplay(
+        config.steps, start=start, enabled=display and dist.rank() == 0,
+        metrics=setup.game_cls.metrics, scheduler_stats=list(setup.scheduler.metrics()),
+    )  # fmt: skip
     with progress:
         for step in range(start, config.steps):
             t_step = time.perf_counter()
@@ -207,11 +210,11 @@ def _train(setup: Setup, out: Path, *, display: bool, resume: bool) -> Path:
             # 4. Train the active phase's turns (marked ``trained`` in the episodes).
             episodes = [mark_trained(ep, phases[phase].stage) for ep in episodes]
             samples = [
-                Sample(obs, ids, turn.advantage, e, turn.index)
+                Sample(obs, gen.token_ids, turn.advantage, e, turn.index, prompt=gen.prompt)
                 for e, (ep, played) in enumerate(zip(episodes, rollout.games))
                 for turn in ep.turns
                 if turn.trained
-                for obs, ids in [played.generations[turn.index]]
+                for obs, gen in [played.generations[turn.index]]
             ]
             t0 = time.perf_counter()
             engine.sleep()
@@ -278,6 +281,7 @@ def write_config(setup: Setup) -> None:
         "model": setup.config.model,
         "roles": [role.name for role in setup.game_cls.roles],
         "metrics": {name: {"label": m.label, "headline": m.headline} for name, m in metrics.items()},
+        "scheduler_metrics": list(setup.scheduler.metrics()),
     }
     rundir.write_config(setup.config.output_dir, setup.config, meta)
 

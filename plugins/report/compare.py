@@ -1,17 +1,19 @@
 """``vzframe compare RUN_DIR...``: several runs on one page, e.g. one seed under each
-scheduler. Their curves overlaid (accuracy, N/A, rewards per role, loss, KL), their phase
-timelines stacked, and a table of final figures. Optionally a PNG, through headless Chromium.
+scheduler. Their curves overlaid (the game's headline metrics with the scheduler's EMAs of them,
+rewards per role, loss, KL, then the game's other metrics and the schedulers' own statistics),
+their phase timelines stacked, and a table of final figures. Optionally a PNG, through headless Chromium.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import shutil
 import subprocess
 import tempfile
 from pathlib import Path
 
-from plugins.report.charts import figures_table, run_segments, series, y_range_for
+from plugins.report.charts import companions, figures_table, role_keys, run_segments, series, title, y_range_for
 from plugins.report.page import esc, page, printable, warnings_box
 from plugins.report.report import write_html
 from plugins.report.runs import Run, label_runs, load_run
@@ -28,25 +30,38 @@ def compare_charts(runs: list[Run]) -> dict[str, str]:
     hi = max(run.steps[-1] for run in runs)
     run_color = {id(run): LINE_COLORS[i % len(LINE_COLORS)] for i, run in enumerate(runs)}
 
-    def overlay(title: str, key: str, *, with_ema: bool = False) -> str:
+    def overlay(title: str, key: str, *, with_companions: bool = False) -> str:
         lines = []
         for run in runs:
             if run.has(key):
                 lines.append(series(run, key, name=run.label, color=run_color[id(run)]))
-            if with_ema and run.has(f"{key}_ema"):
-                lines.append(series(run, f"{key}_ema", name=f"{run.label} EMA", color=run_color[id(run)], dashed=True))
+            for stat in companions(run, key) if with_companions else ():
+                lines.append(series(run, stat, name=f"{run.label} {stat}", color=run_color[id(run)], dashed=True))
         if not lines:
             return ""
-        return line_chart(title, lines, x_range=(lo, hi), y_range=y_range_for([key]))
+        return line_chart(title, lines, x_range=(lo, hi), y_range=y_range_for(runs, [key]))
 
-    roles = sorted({k for run in runs for k in run.keys("reward_")})
+    def label_of(key: str) -> str:
+        return next((run.metric_label(key) for run in runs if key in run.declared), key)
+
+    declared = list(dict.fromkeys(m for run in runs for m in run.declared))  # headline first within each run
+    headline = [m for m in declared if any(m in run.declared and run.declared[m].headline for run in runs)]
+    others = [m for m in declared if m not in headline]
+    drawn = {s for run in runs for m in declared for s in companions(run, m)}
+    stats = [k for k in dict.fromkeys(k for run in runs for k in run.scheduler_stats) if k not in drawn]
+    roles = list(dict.fromkeys(k for run in runs for k in role_keys(run, "reward_")))
+
+    def dashed_note(key: str) -> str:
+        found = sorted({s.removeprefix(f"{key}_") for run in runs for s in companions(run, key)})
+        return f" (dashed: {', '.join(s.upper() if s == 'ema' else s for s in found)})" if found else ""
+
     charts = {
-        "acc": overlay("Vote accuracy (dashed: EMA)", "acc", with_ema=True),
-        "na": overlay("N/A rate (dashed: EMA)", "na", with_ema=True),
-        "spy_caught": overlay("Spy caught", "spy_caught"),
+        **{key: overlay(title(label_of(key)) + dashed_note(key), key, with_companions=True) for key in headline},
         **{key: overlay(f"Reward: {key.removeprefix('reward_')}", key) for key in roles},
         "loss": overlay("Loss", "loss"),
         "kl": overlay("KL to the reference model", "kl"),
+        **{key: overlay(title(label_of(key)), key, with_companions=True) for key in others},
+        **{key: overlay(f"Scheduler: {key}", key) for key in stats if key not in ("loss", "kl")},
     }
     charts = {name: svg for name, svg in charts.items() if svg}
     charts["phases"] = timeline([(run.label, run_segments(run)) for run in runs], colors=colors, x_range=(lo, hi))
@@ -107,8 +122,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if args.svg:
         folder = Path(args.svg)
         folder.mkdir(parents=True, exist_ok=True)
-        for name, svg in charts.items():
-            (folder / f"{name}.svg").write_text(standalone_svg(svg))
+        for name, svg in charts.items():  # names come from the runs' metric keys: made safe as file names
+            (folder / f"{re.sub(r'[^A-Za-z0-9._-]', '_', name).lstrip('.') or '_'}.svg").write_text(standalone_svg(svg))
         print(f"{len(charts)} SVG charts written to {printable(folder)}/ ({', '.join(charts)})")
     return 0
 

@@ -94,6 +94,8 @@ details.prompt summary { color: #0969da; cursor: pointer; font-size: 12px; }
 details.prompt pre { background: #f6f8fa; padding: 6px; border-radius: 4px; max-height: 24em; overflow: auto; }
 .role { display: inline-block; padding: 0 6px; border-radius: 9px; font-size: 12px; background: #ddf4ff; color: #0a3069; }
 .role.r1 { background: #ffebe9; color: #82071e; } .role.r2 { background: #dafbe1; color: #116329; } .role.r3 { background: #fff8c5; color: #7d4e00; }
+.trained-mark { display: inline-block; padding: 0 5px; border-radius: 9px; font-size: 11px; background: #dafbe1; color: #116329; margin-left: 4px; }
+table.turns tr.untrained td.num { color: #8c959f; font-style: italic; }
 .kind { font-weight: 600; } .kind.invalid { color: #cf222e; } .reason { color: #57606a; font-size: 12px; }
 .thumb { display: inline-block; width: 64px; height: 64px; background-size: contain; background-repeat: no-repeat; background-position: center; border: 1px solid #d0d7de; border-radius: 3px; margin: 0 3px 3px 0; }
 .thumb.missing { background: repeating-linear-gradient(45deg, #eee, #eee 4px, #fff 4px, #fff 8px); font-size: 9px; overflow: hidden; word-break: break-all; }

@@ -1,6 +1,7 @@
 """``vzframe report OUTPUT_DIR``: one self-contained HTML page about one run.
 
-Curves (accuracy, N/A, rewards and baselines per role, loss, KL) with the phases shaded,
+Curves (the game's declared metrics, headline first, rewards and baselines per role, loss, KL,
+the scheduler's own statistics) with the phases shaded,
 the phase timeline with its switch points, the final figures, and browsable transcripts of
 the games of a chosen subset of steps, with the pictures each player saw.
 """
@@ -11,24 +12,12 @@ import argparse
 import time
 from pathlib import Path
 
-from plugins.report.charts import figures_table, run_segments, series, switch_text, y_range_for
+from plugins.report.charts import companions, figures_table, metric_charts, run_segments, series, switch_text, y_range_for
 from plugins.report.page import esc, page, printable, warnings_box
 from plugins.report.runs import Run, load_run
 from plugins.report.svg import LINE_COLORS, Segment, line_chart, phase_colors, timeline
 from plugins.report.transcripts import ImageStore, choose_steps, collect_games, parse_steps, render_step, role_classes
 from vzframe.config import ConfigError
-
-CHARTS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("Vote accuracy", ("acc", "acc_ema")),
-    ("N/A rate", ("na", "na_ema")),
-    ("Reward per role", ("reward_",)),
-    ("Baseline per role", ("baseline_",)),
-    ("Loss", ("loss",)),
-    ("KL to the reference model", ("kl",)),
-    ("Game outcomes", ("spy_caught", "invalid", "clue_valid")),
-)
-"""(title, metric keys); a key ending in ``_`` stands for every key with that prefix. A chart
-whose metrics the run does not have is left out."""
 
 SCRIPT = """
 (function () {
@@ -73,7 +62,7 @@ def build_report(run: Run, *, max_games: int = 40, steps: str = "", image_px: in
     wanted = parse_steps(steps) if steps else None  # first, so a bad --steps fails at once
     colors = phase_colors(run.phases)
     segs = run_segments(run)
-    charts = [_chart(run, title, keys, segs, colors) for title, keys in CHARTS]
+    charts = [_chart(run, title, keys, segs, colors) for title, keys in metric_charts(run)]
     charts_html = "".join(f'<div class="card">{c}</div>' for c in charts if c)
 
     games_per_step = int(run.config.get("games_per_step") or 1)
@@ -82,10 +71,10 @@ def build_report(run: Run, *, max_games: int = 40, steps: str = "", image_px: in
     images = ImageStore(run.path / "images", image_px)
     transcripts = _transcripts(run, shown, games, images)
 
-    meta = run.config.get("vzframe") or {}
+    meta = run.meta
     header = (
         f'<div class="meta">{esc(run.path)} · game <b>{esc(run.game)}</b> · scheduler <b>{esc(run.scheduler)}</b> · '
-        f"{len(run.metrics)} steps (last {run.steps[-1]}) · model {esc(run.config.get('model') or 'tiny default')} · "
+        f"{len(run.metrics)} steps (last {run.steps[-1]}) · model {esc(run.model)} · "
         f"seed {esc(run.config.get('seed', '?'))} · vzframe {esc(meta.get('version', '?'))}</div>"
     )
     body = (
@@ -102,12 +91,11 @@ def build_report(run: Run, *, max_games: int = 40, steps: str = "", image_px: in
     return page(f"vzframe report: {run.path.name}", body, header=header, styles=[phase_css, images.stylesheet()], script=SCRIPT if shown else "")
 
 
-def _chart(run: Run, title: str, keys: tuple[str, ...], segs: list[Segment], colors: dict[str, str]) -> str:
-    names = [k for key in keys for k in (run.keys(key) if key.endswith("_") else [key]) if run.has(k)]
-    if not names:
-        return ""
-    lines = [series(run, k, color=LINE_COLORS[i % len(LINE_COLORS)], dashed=k.endswith("_ema")) for i, k in enumerate(names)]
-    return line_chart(title, lines, y_range=y_range_for(names), phases=segs, colors=colors)
+def _chart(run: Run, title: str, keys: list[str], segs: list[Segment], colors: dict[str, str]) -> str:
+    """One chart of ``keys``; the scheduler's statistics about the first (its EMA) dashed."""
+    about = companions(run, keys[0])
+    lines = [series(run, k, color=LINE_COLORS[i % len(LINE_COLORS)], dashed=k in about) for i, k in enumerate(keys)]
+    return line_chart(title, lines, y_range=y_range_for([run], keys), phases=segs, colors=colors)
 
 
 def _transcripts(run: Run, shown: list[int], games: dict[int, list[dict]], images: ImageStore) -> str:
@@ -133,11 +121,22 @@ def _transcripts(run: Run, shown: list[int], games: dict[int, list[dict]], image
         '<button id="open-all" type="button">expand all</button><button id="close-all" type="button">collapse all</button></div>'
         f'<div class="pager">{links}</div>'
     )
-    steps_html = "".join(render_step(s, rows[s], games.get(s, []), images, roles, open_=(i == 0)) for i, s in enumerate(shown))
+    headline = {m: d.label for m, d in run.declared.items() if d.headline}
+    steps_html = "".join(
+        render_step(s, rows[s], games.get(s, []), images, roles, open_=(i == 0), headline=headline) for i, s in enumerate(shown)
+    )
+    marked = any(isinstance(t, dict) and "trained" in t for gs in games.values() for g in gs for t in g.get("turns") or [])
     note = (
         f'<p class="note">{n_games} games from {len(shown)} of {total} steps '
         "(choose with <code>--steps 0,10,20-25</code> and <code>--max-games N</code>). "
-        "Model output is shown as text, exactly as generated; control characters appear as ␀-style symbols.</p>"
+        "Model output is shown as text, exactly as generated; control characters appear as ␀-style symbols."
+        + (
+            ' Turns marked <span class="trained-mark">trained</span> are those the step trained on (its phase\'s stage); '
+            "the other turns' rewards and advantages, in grey italics, were computed but not trained on."
+            if marked
+            else ""
+        )
+        + "</p>"
     )
     return "<h2>Game transcripts</h2>" + note + pager + steps_html
 

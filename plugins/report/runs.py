@@ -12,6 +12,7 @@ import math
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,30 @@ from plugins.report.page import printable
 from vzframe.config import ConfigError
 
 Warn = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Declared:
+    """A metric as the run's game declared it (``Metric`` in vzframe.types)."""
+
+    label: str
+    headline: bool
+
+
+LEGACY_METRICS = {
+    "acc": Declared("vote accuracy", True),
+    "na": Declared("N/A rate", True),
+    "spy_caught": Declared("spy caught", True),
+    "invalid": Declared("invalid votes", False),
+    "clue_valid": Declared("valid clues", False),
+}
+"""What a run folder written before games declared their metrics (no ``metrics`` in its
+config.yaml metadata) is read as: the spy game's metrics, those its metrics.jsonl has."""
+
+NOT_SCHEDULER = frozenset({"step", "phase", "loss", "kl", "grad_norm", "lr", "samples", "gen_tokens", "tokens_per_s"})
+NOT_SCHEDULER_PREFIXES = ("reward_", "baseline_", "time_")
+"""Keys of a metrics.jsonl row that are the loop's own: the rest, less the game's declared
+metrics, are the scheduler's statistics (and any other plugin's ``collect_metrics``)."""
 
 
 def warn_stderr(message: str) -> None:
@@ -59,7 +84,8 @@ def as_float(value: Any) -> float | None:
 
 @dataclass
 class Run:
-    """One run directory, read back. ``metrics`` has one row per step, in step order."""
+    """One run directory, read back. ``metrics`` has one row per step, in step order (set by
+    ``load_run`` before any of the derived properties below is read; they are cached)."""
 
     path: Path
     config: dict[str, Any]
@@ -69,13 +95,66 @@ class Run:
 
     @property
     def scheduler(self) -> str:
-        meta = self.config.get("vzframe") or {}
-        return str(meta.get("scheduler") or "unknown")
+        return str(self.meta.get("scheduler") or "unknown")
 
     @property
     def game(self) -> str:
-        meta = self.config.get("vzframe") or {}
-        return str(meta.get("game") or "unknown")
+        return str(self.meta.get("game") or "unknown")
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        """The ``vzframe:`` metadata of config.yaml (names, versions, roles, metrics)."""
+        meta = self.config.get("vzframe")
+        return meta if isinstance(meta, dict) else {}
+
+    @property
+    def model(self) -> str:
+        """The model the run trained, as it recorded it (older runs: their ``model`` setting)."""
+        model = self.meta.get("model") or self.config.get("model")
+        return str(model) if model else "not recorded"
+
+    @cached_property
+    def declared(self) -> dict[str, Declared]:
+        """The game's declared metrics, headline ones first (declaration order within each);
+        for a run folder without a declaration, the spy game's that metrics.jsonl holds."""
+        found: dict[str, Declared] = {}
+        metrics = self.meta.get("metrics")
+        if isinstance(metrics, dict):
+            for name, d in metrics.items():
+                d = d if isinstance(d, dict) else {}
+                found[str(name)] = Declared(str(d.get("label") or name), d.get("headline") is True)
+        else:
+            found = {name: d for name, d in LEGACY_METRICS.items() if any(name in row for row in self.metrics)}
+        return dict(sorted(found.items(), key=lambda item: not item[1].headline))
+
+    def metric_label(self, key: str) -> str:
+        """A metric's label: its declared one, ``citizen`` for ``reward_citizen``, else the key."""
+        if key in self.declared:
+            return self.declared[key].label
+        for prefix in ("reward_", "baseline_"):
+            if key.startswith(prefix):
+                return key.removeprefix(prefix)
+        return key
+
+    @property
+    def roles(self) -> list[str]:
+        """The game's role names in its own order (older runs: those in the logs, sorted)."""
+        roles = self.meta.get("roles")
+        if isinstance(roles, list) and roles:
+            return [str(r) for r in roles]
+        return sorted({k.split("_", 1)[1] for k in self.keys("reward_") + self.keys("baseline_")})
+
+    @cached_property
+    def scheduler_stats(self) -> list[str]:
+        """The scheduler's own statistics in metrics.jsonl, in the order it logs them: the
+        metadata's ``scheduler_metrics`` if recorded, else every key that is neither the loop's
+        (``NOT_SCHEDULER``) nor a declared game metric."""
+        listed = self.meta.get("scheduler_metrics")
+        if isinstance(listed, list):
+            return [str(k) for k in listed]
+        declared = self.declared
+        keys = dict.fromkeys(k for row in self.metrics for k in row)
+        return [k for k in keys if k not in NOT_SCHEDULER and k not in declared and not k.startswith(NOT_SCHEDULER_PREFIXES)]
 
     @property
     def steps(self) -> list[int]:

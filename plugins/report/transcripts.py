@@ -1,6 +1,7 @@
 """Game transcripts for the report: which steps to show, the pictures the players saw, and
 each game's turns (player, role, stage, pictures, prompt, completion, action, reward,
-advantage).
+advantage). Turns the step trained on are marked ``trained``; the rewards and advantages of
+the others (scored for the record, e.g. the clue turns of a decision-phase step) are greyed.
 
 Model output is untrusted: every field of an episode goes through ``esc``. Pictures are
 embedded once each, as data URIs in a style sheet, and referenced by class name.
@@ -174,11 +175,15 @@ def role_classes(games: Iterable[dict[str, Any]]) -> dict[str, str]:
     return {role: f"r{i % 4}" for i, role in enumerate(roles)}
 
 
-def render_step(step: int, metrics: dict[str, Any], games: Sequence[dict[str, Any]], images: ImageStore, roles: dict[str, str], *, open_: bool) -> str:
+def render_step(
+    step: int, metrics: dict[str, Any], games: Sequence[dict[str, Any]], images: ImageStore, roles: dict[str, str], *,
+    open_: bool, headline: dict[str, str] | None = None,
+) -> str:  # fmt: skip
+    """A step's games; its summary line shows the phase and ``headline`` (metric -> label)."""
     stats = [f"phase {esc(metrics.get('phase', 'unknown'))}"]
-    for key, name in (("acc", "acc"), ("na", "N/A"), ("spy_caught", "spy caught")):
+    for key, label in (headline or {}).items():
         if as_float(metrics.get(key)) is not None:
-            stats.append(f"{name} {fmt(as_float(metrics.get(key)))}")
+            stats.append(f"{esc(label)} {fmt(as_float(metrics.get(key)))}")
     stats.append(f"{len(games)} game{'s' if len(games) != 1 else ''} shown")
     body = "".join(render_game(i + 1, g, images, roles) for i, g in enumerate(games)) or '<p class="game note">No recorded game for this step.</p>'
     return (
@@ -253,15 +258,21 @@ def _turn_row(t: dict[str, Any], images: ImageStore, roles: dict[str, str], syst
     role = str(t.get("role", ""))
     system, rest = split_system(str(t.get("prompt", "")))
     prompt = f"[system] (system message {systems[system]}, shown above the turns)\n{esc(rest)}" if system else esc(rest)
+    trained = t.get("trained")  # absent in runs written before turns recorded it
+    row_class, mark, muted = "", "", ""
+    if trained is True:
+        row_class, mark = ' class="trained"', ' <span class="trained-mark" title="the step trained on this turn">trained</span>'
+    elif trained is False:
+        row_class, muted = ' class="untrained"', ' title="not trained: computed, but this step trained another stage"'
     return (
-        f'<tr data-stage="{esc(t.get("stage", ""))}"><td class="num">{esc(t.get("index", ""))}</td>'
+        f'<tr data-stage="{esc(t.get("stage", ""))}"{row_class}><td class="num">{esc(t.get("index", ""))}</td>'
         f"<td>P{esc(t.get('player', '?'))}</td>"
         f'<td><span class="role {roles.get(role, "r0")}">{esc(role)}</span></td>'
-        f"<td>{esc(t.get('stage', ''))}</td><td>{saw}</td>"
+        f"<td>{esc(t.get('stage', ''))}{mark}</td><td>{saw}</td>"
         f'<td><details class="prompt"><summary>prompt</summary><pre>{prompt}</pre></details>'
         f'<pre class="completion">{esc(t.get("completion", ""))}</pre></td>'
         f"<td>{action_html}</td>"
-        f'<td class="num">{fmt(as_float(t.get("reward")))}</td><td class="num">{fmt(as_float(t.get("advantage")))}</td></tr>'
+        f'<td class="num"{muted}>{fmt(as_float(t.get("reward")))}</td><td class="num"{muted}>{fmt(as_float(t.get("advantage")))}</td></tr>'
     )
 
 
