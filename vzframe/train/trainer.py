@@ -215,6 +215,11 @@ class Trainer:
         )
         if load_path is None:
             raise checkpoint.DamagedCheckpoint(f"DeepSpeed found no state under {path.name}/deepspeed")
+        # The optimizer comes back with the rate its last step left; this run's schedule (which
+        # an extended run stretches to its new total) decides the rate of the next step.
+        schedule = self.lr_scheduler
+        for group, base, fn in zip(self.optimizer.param_groups, schedule.base_lrs, schedule.lr_lambdas):
+            group["lr"] = base * fn(schedule.last_epoch)
 
     def checkpoint_bytes(self) -> int:
         """A generous estimate of one checkpoint's size: fp32 weights, Adam's two moments,
