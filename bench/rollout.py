@@ -3,7 +3,11 @@ batched generate) against a raw batched ``generate`` of exactly the same prompts
 lengths with the same model, for G = 1, 4, 16, 64; and the speed-up of batching G games over
 playing them one observation at a time (the reference implementation's way).
 
-    python bench/rollout.py [--games 1 4 16 64] [--max-new-tokens 32] [--single-up-to 16]
+    python bench/rollout.py [--games 1 4 16 64] [--max-new-tokens 32] [--single-up-to 16] [--torch-threads]
+
+Threads follow ``vzframe run``'s policy (``vzframe.dist.thread_policy``: cores split over the
+local ranks, idle OpenMP threads sleep); ``--torch-threads`` keeps torch's own defaults instead
+(as before vzframe set a policy). ``OMP_NUM_THREADS`` / ``OMP_WAIT_POLICY`` win either way.
 
 Each ratio is measured within one run: the two sides alternate ``--repeats`` times and the
 medians are compared; the raw replay uses the same seed per tick, so it generates the very
@@ -13,10 +17,16 @@ same tokens as the framework did (asserted).
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
+import sys
 import time
 
-import torch
+from vzframe import dist
+
+if "--torch-threads" not in sys.argv:
+    dist.configure_threads()  # before torch loads OpenMP, which reads the wait policy once
+import torch  # noqa: E402
 
 
 class Recorder:
@@ -43,7 +53,7 @@ class OneAtATime:
 def new_games(n: int, seed: int = 0):
     from games.spy.game import SpyConfig, SpyGame
     from plugins.shapes import ShapesSource
-    from vzframe.runtime import ImageCursor
+    from vzframe.rollout.play import ImageCursor
 
     cursor = ImageCursor(ShapesSource(ShapesSource.Config(), seed=seed), rank=0, world=1)
     return [SpyGame(SpyConfig(), seed=seed * 1000 + i, images=cursor.draw) for i in range(n)]
@@ -78,6 +88,7 @@ def main() -> None:
     parser.add_argument("--single-up-to", type=int, default=16, help="largest G also played one observation at a time")
     parser.add_argument("--repeats", type=int, default=3, help="median of this many alternating measurements")
     parser.add_argument("--model", help="model directory (default: the tiny built-in model)")
+    parser.add_argument("--torch-threads", action="store_true", help="torch's default threads, not vzframe's policy")
     args = parser.parse_args()
 
     from transformers import AutoModelForImageTextToText, AutoProcessor
@@ -85,7 +96,7 @@ def main() -> None:
     from vzframe.config import RolloutConfig
     from vzframe.models.tiny import ensure_default_model
     from vzframe.rollout.hf import HFEngine
-    from vzframe.runtime import play
+    from vzframe.rollout.play import play
 
     path = args.model or str(ensure_default_model())
     processor = AutoProcessor.from_pretrained(path)
@@ -95,7 +106,8 @@ def main() -> None:
     engine.suppress = []  # the raw baseline suppresses nothing either: same sampling, same tokens
     play(new_games(2), engine)  # warm-up
 
-    print(f"threads {torch.get_num_threads()}, max_new_tokens {args.max_new_tokens}, tokens/s (higher is better)")
+    wait = os.environ.get("OMP_WAIT_POLICY", "unset")
+    print(f"threads {torch.get_num_threads()}, OMP_WAIT_POLICY {wait}, max_new_tokens {args.max_new_tokens}, tokens/s (higher is better)")
     print(f"{'G':>4} {'vzframe':>10} {'raw':>10} {'ratio':>6} {'one-at-a-time':>14} {'batching x':>10}")
     for g in args.games:
         vz_times, raw_times = [], []
@@ -103,7 +115,7 @@ def main() -> None:
             recorder = Recorder(engine)
             torch.manual_seed(g)
             t0 = time.perf_counter()
-            _, _, tokens, _ = play(new_games(g), recorder)
+            tokens = play(new_games(g), recorder).tokens
             vz_times.append(time.perf_counter() - t0)
             raw_s, raw_tokens = raw_replay(model, processor, recorder.ticks, config)
             assert raw_tokens == tokens, f"replay generated {raw_tokens} tokens, the framework {tokens}"
@@ -113,7 +125,7 @@ def main() -> None:
         if g <= args.single_up_to:
             torch.manual_seed(g)
             t0 = time.perf_counter()
-            _, _, single_tokens, _ = play(new_games(g), OneAtATime(engine))
+            single_tokens = play(new_games(g), OneAtATime(engine)).tokens
             single_rate = single_tokens / (time.perf_counter() - t0)
             single = f"{single_rate:14.1f} {vz_rate / single_rate:10.2f}"
         print(f"{g:>4} {vz_rate:10.1f} {raw_rate:10.1f} {vz_rate / raw_rate:6.3f} {single}")

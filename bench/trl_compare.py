@@ -267,7 +267,8 @@ def run_vzframe(args: argparse.Namespace, baton: Baton) -> dict[str, Any]:
             advantages = group_normalize([scored[t.index] for t in turns])
             for t, adv in zip(turns, advantages):
                 obs, gen = generated[(g, t.index)]
-                samples.append(Sample(obs, gen.token_ids, adv, g, t.index, prompt=gen.prompt))  # as vzframe/runtime.py
+                prompt = None if args.reencode else gen.prompt  # reuse rollout's encoding, as vzframe/runtime.py
+                samples.append(Sample(obs, gen.token_ids, adv, g, t.index, prompt=prompt))
             rewards += [scored[t.index] for t in turns] if timed else []
         engine.sleep()
         trainer.step(samples)
@@ -476,6 +477,7 @@ def machine() -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--games", type=int, default=4, help="prompts per step: spy games (TRL: distinct prompts)")
+    parser.add_argument("--reencode", action="store_true", help="vzframe side: encode trained prompts again (before reuse)")
     parser.add_argument("--group", type=int, default=3, help="group size: citizens per game (TRL: num_generations)")
     parser.add_argument("--max-new-tokens", type=int, default=32, help="max completion length")
     parser.add_argument("--steps", type=int, default=8, help="timed steps (plus a warm-up and a cool-down step)")

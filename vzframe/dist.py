@@ -4,16 +4,76 @@
 from __future__ import annotations
 
 import hashlib
+import importlib
 import os
 import socket
 import sys
 from collections.abc import Mapping
 from pathlib import Path
+from typing import NamedTuple
+
+# How many processes share this host, as torchrun, the deepspeed launcher and mpirun say it.
+LOCAL_WORLD_VARS = ("LOCAL_WORLD_SIZE", "LOCAL_SIZE", "OMPI_COMM_WORLD_LOCAL_SIZE")
+
+
+class ThreadPolicy(NamedTuple):
+    threads: int
+    """Compute threads of each rank (``OMP_NUM_THREADS``)."""
+    wait_policy: str
+    """What an idle OpenMP thread does (``OMP_WAIT_POLICY``): PASSIVE sleeps, ACTIVE spins."""
+
+
+def thread_policy(cpus: int, local_world: int, env: Mapping[str, str]) -> ThreadPolicy:
+    """Threads per rank: the usable cores split evenly over the ranks on this host, and
+    idle threads that sleep instead of spin, so that a core taken by another process slows a
+    run down by about its share instead of stalling every parallel region (an OpenMP thread
+    spinning at a barrier waits for a partner that is not scheduled). ``OMP_NUM_THREADS`` and
+    ``OMP_WAIT_POLICY`` in ``env`` win.
+
+    >>> thread_policy(16, 8, {})
+    ThreadPolicy(threads=2, wait_policy='PASSIVE')
+    >>> thread_policy(2, 4, {"OMP_WAIT_POLICY": "active"})
+    ThreadPolicy(threads=1, wait_policy='active')
+    """
+    threads = max(1, cpus // max(1, local_world))
+    if env.get("OMP_NUM_THREADS", "").strip().isdigit() and int(env["OMP_NUM_THREADS"]) > 0:
+        threads = int(env["OMP_NUM_THREADS"])
+    return ThreadPolicy(threads, env.get("OMP_WAIT_POLICY") or "PASSIVE")
+
+
+def usable_cpus() -> int:
+    """Cores this process may run on (its affinity mask where the OS has one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def local_world_size(env: Mapping[str, str] = os.environ) -> int:
+    """Processes of this run on this host (1 outside a launcher)."""
+    for var in LOCAL_WORLD_VARS:
+        if env.get(var, "").isdigit() and int(env[var]) > 0:
+            return int(env[var])
+    return 1
+
+
+def configure_threads() -> ThreadPolicy:
+    """Apply ``thread_policy`` to this process. OpenMP reads ``OMP_WAIT_POLICY`` once, when
+    torch is first imported, so the CLI calls this before anything imports torch; called
+    later (``train`` from Python), only the thread count still takes effect, and only when
+    the user has not set ``OMP_NUM_THREADS``."""
+    policy = thread_policy(usable_cpus(), local_world_size(), os.environ)
+    chosen_here = "OMP_NUM_THREADS" not in os.environ
+    os.environ.setdefault("OMP_NUM_THREADS", str(policy.threads))
+    os.environ.setdefault("OMP_WAIT_POLICY", policy.wait_policy)
+    if chosen_here and "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(policy.threads)
+    return policy
 
 
 def setup_environment() -> None:
     """Fill in what DeepSpeed needs for a one-process run; pick the CPU accelerator when
-    there is no GPU."""
+    there is no GPU; set the thread policy."""
+    configure_threads()
     try:
         import torch
 
@@ -30,6 +90,32 @@ def setup_environment() -> None:
         os.environ.update(RANK="0", WORLD_SIZE="1", LOCAL_RANK="0", LOCAL_SIZE="1")
         os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
         os.environ.setdefault("MASTER_PORT", str(_free_port()))
+
+
+def init_distributed() -> None:
+    """Start DeepSpeed's process group: nccl on a GPU, gloo on the CPU.
+
+    On the CPU accelerator DeepSpeed's comm backend JIT-compiles a C++ shared-memory
+    all-reduce op (``deepspeed_shm_comm``) as it starts, which needs a C++ compiler and takes
+    half a minute or more. A world of one has no peer to share memory with, so there the build
+    is skipped and nothing is compiled. With several ranks the op is built once per
+    environment (``TORCH_EXTENSIONS_DIR``, see ``setup_environment``); ranks that start the
+    build at once are serialised by torch's lock on the build directory and load the one
+    build."""
+    import deepspeed
+    import torch
+
+    backend = "nccl" if torch.cuda.is_available() else "gloo"
+    ds_torch = importlib.import_module("deepspeed.comm.torch")
+    build = getattr(ds_torch, "build_shm_op", None)
+    if world_size() > 1 or build is None:
+        deepspeed.init_distributed(dist_backend=backend)
+        return
+    ds_torch.build_shm_op = lambda: None
+    try:
+        deepspeed.init_distributed(dist_backend=backend)
+    finally:
+        ds_torch.build_shm_op = build
 
 
 def _free_port() -> int:
