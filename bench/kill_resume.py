@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 from tests.runs import comparable, load_state, read_jsonl, same_state  # noqa: E402
 
 RUN = [
-    "tests.fixtures.length_reward", "schedulers.alternate", "scheduler.every=3", "steps=10", "games_per_step=2",
+    "tests.fixtures.length_reward", "schedulers.alternate", "scheduler.every=3", "steps=20", "games_per_step=2",
     "checkpoint_every=2", "keep_last=2", "rollout.max_new_tokens=16", "train.lr=1e-3",
 ]  # fmt: skip
 
@@ -38,9 +38,13 @@ def start(*args: str) -> subprocess.Popen:
     return subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
 
+def steps_logged(out: Path) -> int:
+    return len((out / "metrics.jsonl").read_text().splitlines()) if (out / "metrics.jsonl").exists() else 0
+
+
 def where(out: Path) -> str:
     """What the run was doing when killed, from what is on disk."""
-    steps = len((out / "metrics.jsonl").read_text().splitlines()) if (out / "metrics.jsonl").exists() else 0
+    steps = steps_logged(out)
     tmp = sorted(p.name for p in (out / "checkpoints").glob(".tmp-*")) if (out / "checkpoints").exists() else []
     if tmp:
         return f"writing {tmp[0][5:]} (after {steps} steps)"
@@ -59,7 +63,6 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--kills", type=int, default=20)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--max-delay", type=float, default=15.0, help="longest wait before a kill, seconds")
     args = parser.parse_args()
     from vzframe.models import DEFAULT_MODEL_ENV
     from vzframe.models.tiny import ensure_default_model
@@ -78,25 +81,30 @@ def main() -> int:
     kills, landed = 0, []
     proc = start("run", *RUN, f"output_dir={out}")
     while True:
-        delay = rng.uniform(0.0, args.max_delay)
-        deadline = time.time() + delay
+        # Where to aim this kill: start-up, inside a step, or the instant a checkpoint is being written.
+        aim = rng.choice(["start-up", "step", "step", "checkpoint"])
+        lines = steps_logged(out)
+        deadline = time.time() + (rng.uniform(0.0, 8.0) if aim == "start-up" else 120.0)
         while time.time() < deadline and proc.poll() is None:
-            time.sleep(0.01)
+            if aim == "step" and steps_logged(out) > lines:
+                deadline = min(deadline, time.time() + rng.uniform(0.0, 3.0))
+                aim = "step (armed)"
+            if aim == "checkpoint" and list((out / "checkpoints").glob(".tmp-*")):
+                break
+            time.sleep(0.005)
         if proc.poll() is None and kills < args.kills:
             proc.send_signal(signal.SIGKILL)
             proc.wait()
             kills += 1
             landed.append(where(out))
-            print(f"kill {kills:2d} after {delay:5.2f} s: {landed[-1]}", flush=True)
+            print(f"kill {kills:2d}, aimed at {aim.split()[0]}: {landed[-1]}", flush=True)
         elif proc.poll() is None:
             proc.wait()
         if proc.returncode not in (0, -signal.SIGKILL):
             print(proc.stderr.read()[-3000:])
             return 1
-        if proc.returncode == 0 and kills >= args.kills:
+        if proc.returncode == 0 and (kills >= args.kills or (out / "checkpoints" / "step-20").exists()):
             break
-        if proc.returncode == 0 and (out / "checkpoints" / "step-10").exists():
-            break  # finished before all kills: the count below says how many landed
         # Killed before config.yaml was written: the folder holds no run yet, so run again.
         proc = start("resume", str(out)) if (out / "config.yaml").exists() else start("run", *RUN, f"output_dir={out}")
 
@@ -105,8 +113,8 @@ def main() -> int:
     final = max((p for p in (ref / "checkpoints").iterdir() if p.name.startswith("step-")), key=lambda p: int(p.name[5:]))
     same_weights = same_checkpoint(out / "checkpoints" / final.name, final)
     print(f"\n{kills} SIGKILLs, {kills} resumes, {time.time() - t0:.0f} s in all")
-    print(f"kills during start-up: {sum(w == 'start-up' for w in landed)}, during a checkpoint write: "
-          f"{sum(w.startswith('writing') for w in landed)}, between: {sum(w.startswith('after') for w in landed)}")  # fmt: skip
+    print(f"kills while a checkpoint was being written: {sum(w.startswith('writing') for w in landed)}, "
+          f"before the first step: {sum(w == 'start-up' for w in landed)}, otherwise: {sum(w.startswith('after') for w in landed)}")  # fmt: skip
     print(f"metrics identical: {same_metrics}; episodes identical: {same_episodes}; "
           f"final weights and optimizer state identical: {same_weights}")  # fmt: skip
     shutil.rmtree(work, ignore_errors=True)
