@@ -2,15 +2,15 @@
 
 Same tiny model, batch, lengths and optimiser settings on both sides, measured in one run.
 
-    /work/venv-bench/bin/python bench/trl_compare.py [--games 4] [--group 3] [--max-new-tokens 32]
+    .venv-bench/bin/python bench/trl_compare.py [--games 4] [--group 3] [--max-new-tokens 32]
         [--steps 8] [--lr 1e-5] [--beta 0.04] [--temperature 0.8] [--zero-stage 2] [--model DIR]
 
 Needs TRL, which vzframe does not depend on: install it in a separate environment so the
 project's own stays clean (torch first: on this machine pip takes it from local disk)::
 
-    python3 -m venv /work/venv-bench
-    /work/venv-bench/bin/pip install torch==2.14.1 torchvision==0.29.1
-    /work/venv-bench/bin/pip install trl -e . --no-build-isolation
+    python3 -m venv .venv-bench
+    .venv-bench/bin/pip install torch==2.14.1 torchvision==0.29.1
+    .venv-bench/bin/pip install trl -e . --no-build-isolation
 
 Checked with trl 1.16.0 (it needs transformers>=4.56.2; pip keeps vzframe's 5.x).
 
@@ -503,8 +503,8 @@ def main() -> None:
     except ImportError:
         raise SystemExit(
             "TRL is not installed in this environment. Make a separate one (see this script's docstring):\n"
-            "  python3 -m venv /work/venv-bench && /work/venv-bench/bin/pip install torch==2.14.1 torchvision==0.29.1\n"
-            "  /work/venv-bench/bin/pip install trl -e . --no-build-isolation"
+            "  python3 -m venv .venv-bench && .venv-bench/bin/pip install torch==2.14.1 torchvision==0.29.1\n"
+            "  .venv-bench/bin/pip install trl -e . --no-build-isolation"
         ) from None
     from vzframe.models.tiny import ensure_default_model
 
