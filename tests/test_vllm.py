@@ -1,6 +1,7 @@
 """The vLLM engine against the transformers engine: same greedy tokens for the same batch,
 before and after a training step changed the weights (which proves the in-memory weight
-sync). Runs where vLLM is installed (its CPU build works here: see bench/README.md)."""
+sync); asynchronous play (continuous batching) against tick play on the same engine. Runs
+where vLLM is installed (its CPU build works here: see bench/README.md)."""
 
 import pytest
 
@@ -8,10 +9,13 @@ vllm = pytest.importorskip("vllm")
 
 import torch  # noqa: E402
 
+from tests.conftest import make_image  # noqa: E402
 from tests.test_rollout import observation  # noqa: E402
 from tests.test_trainer import make_trainer  # noqa: E402
 from vzframe.config import RolloutConfig  # noqa: E402
+from vzframe.plugins import PluginError  # noqa: E402
 from vzframe.rollout.hf import HFEngine  # noqa: E402
+from vzframe.rollout.play import play, play_async  # noqa: E402
 from vzframe.rollout.vllm import VLLMEngine  # noqa: E402
 from vzframe.types import Sample  # noqa: E402
 
@@ -62,3 +66,76 @@ def test_vllm_sampling_is_seeded_by_torch(engines):
         assert [g.token_ids for g in fast.generate(batch())] == first
     finally:
         fast.config = GREEDY
+
+
+def test_vllm_samples_a_batch_larger_than_a_prefill_step(engines):
+    """About 9,000 new prompt tokens at once: vLLM's default step (4,096 tokens) would prefill
+    some prompts in parts, and rewinding their seeded generators fails on the CPU."""
+    _, _, fast = engines
+    fast.config = GREEDY.model_copy(update={"temperature": 1.0})
+    try:
+        obs = [observation(i, f"Player {i}: " + "the red cube is left of the ball. " * 60) for i in range(12)]
+        assert sum(g.prompt_tokens for g in fast.generate(obs, seeds=range(12))) > 9000
+    finally:
+        fast.config = GREEDY
+
+
+# ---- asynchronous play (continuous batching) ----------------------------------------------
+
+
+def spy_games(n: int = 3):
+    from tests.test_play_async import LoggedSpy
+
+    return [LoggedSpy(None, seed=s, images=lambda s=s: make_image(s)) for s in range(n)]
+
+
+def turns(rollout):
+    return [[(t.player, t.stage, t.completion) for t in ep.turns] for ep in rollout.episodes]
+
+
+def seeded(mode, engine, seed: int = 7):
+    torch.manual_seed(seed)
+    return mode(spy_games(), engine)
+
+
+def test_vllm_async_play_greedy_equals_tick_play(engines):
+    _, _, fast = engines
+    tick, rollout = seeded(play, fast), seeded(play_async, fast)
+    assert [len(ep.turns) for ep in rollout.episodes] == [len(ep.turns) for ep in tick.episodes] == [11, 11, 11]
+    assert turns(rollout) == turns(tick)
+    assert rollout.tokens == tick.tokens
+    assert fast.prefix_cache_hit_rate > 0.2  # a game's prompts share their opening
+
+
+def test_vllm_async_play_is_reproducible_with_a_seed(engines):
+    _, _, fast = engines
+    fast.config = GREEDY.model_copy(update={"temperature": 1.0})
+    try:
+        first = turns(seeded(play_async, fast))
+        assert turns(seeded(play_async, fast)) == first
+        assert turns(seeded(play, fast)) == first  # the same per-request seeds in tick play
+        assert turns(seeded(play_async, fast, seed=8)) != first
+    finally:
+        fast.config = GREEDY
+
+
+def test_vllm_async_voters_see_the_same_state(engines):
+    _, _, fast = engines
+    games = spy_games()
+    play_async(games, fast)
+    for game in games:
+        votes = [e for e in game.log if e[2] == "decision"]
+        observed = [e for e in votes if e[0] == "observe"]
+        assert len(observed) == game.num_players - 1
+        assert votes[: len(observed)] == observed  # every voter observed before the first vote
+        assert {n for *_, n in observed} == {game.config.clue_rounds * game.num_players}
+
+
+def test_vllm_async_play_that_raises_leaves_no_request_behind(engines):
+    from tests.test_play_async import Broken
+
+    _, _, fast = engines
+    with pytest.raises(PluginError, match="boom"):
+        play_async([*spy_games(2), Broken(None, seed=9, images=lambda: make_image(9))], fast)
+    assert not fast.llm.llm_engine.has_unfinished_requests()
+    assert fast.finished() == []

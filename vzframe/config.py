@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 
 class Strict(BaseModel):
@@ -38,6 +38,18 @@ class RolloutConfig(Strict):
     """vLLM: longest prompt + completion in tokens."""
     vllm_max_images: int = Field(1, ge=1)
     """vLLM: most images in one prompt (the spy game shows one)."""
+    async_play: bool = False
+    """vLLM only: every game submits its next turn as soon as its last one is parsed (continuous
+    batching) instead of waiting for the tick's slowest game; the transformers engine plays by ticks."""
+
+    @model_validator(mode="after")
+    def _async_needs_vllm(self) -> RolloutConfig:
+        if self.async_play and self.engine != "vllm":
+            raise ValueError(
+                "rollout.async_play=true needs rollout.engine=vllm (continuous batching); the transformers "
+                "engine always plays by ticks. Set rollout.engine=vllm or drop rollout.async_play."
+            )
+        return self
 
 
 class TrainConfig(Strict):

@@ -33,7 +33,7 @@ from vzframe.plugins import (
     plugin_versions,
 )
 from vzframe.protocols import Game, ImageSource, PhaseScheduler, RewardFn, missing_members
-from vzframe.rollout.play import ImageCursor, derive_seed, new_games, play
+from vzframe.rollout.play import ImageCursor, derive_seed, new_games, play, play_async
 from vzframe.types import Episode, Sample
 
 
@@ -193,11 +193,12 @@ def _train(setup: Setup, out: Path, *, display: bool, resume: bool) -> Path:
             phase = setup.scheduler.phase
             torch.manual_seed(derive_seed(config.seed, step, dist.rank(), -1))
 
-            # 1. Rollout: G live games, one batched generation per tick.
+            # 1. Rollout: G live games, one batched generation per tick (or, with vLLM and
+            #    rollout.async_play, each game at its own pace).
             seeds = [derive_seed(config.seed, step, dist.rank(), i) for i in range(config.games_per_step)]
             games = new_games(setup.game_cls, setup.game_config, seeds, images)
             t0 = time.perf_counter()
-            rollout = play(games, engine)
+            rollout = (play_async if config.rollout.async_play and hasattr(engine, "finished") else play)(games, engine)
             t_rollout = time.perf_counter() - t0
             if config.save_images:
                 rundir.save_images(out, rollout.observations())

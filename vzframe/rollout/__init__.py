@@ -40,6 +40,11 @@ class Generation:
 
 
 class RolloutEngine(Protocol):
+    """What ``play`` needs of an engine. An engine with continuous batching may also offer
+    ``add_request(key, observation, *, seed)``, ``finished() -> [(key, Generation)]`` and
+    ``cancel()`` (``VLLMEngine`` does): ``play_async`` uses them when ``rollout.async_play`` is
+    set. ``per_request_seeds = True`` means ``generate`` takes ``seeds=`` (one per observation)."""
+
     def generate(self, observations: Sequence[Observation]) -> list[Generation]: ...
 
     def sync_weights(self, model: Any) -> None:

@@ -8,6 +8,14 @@ policy's parameters, gathered one at a time under ZeRO-3, into vLLM's in-place
 disk. The engine core runs in-process (``VLLM_ENABLE_V1_MULTIPROCESSING=0``) so the
 parameter iterator is handed over without serialisation.
 
+Besides the tick's batched ``generate``, the engine offers continuous batching for
+``play_async`` (``rollout.async_play``): ``add_request`` queues one observation on the same
+``vllm.LLM`` and ``finished`` steps its engine until some request completes, so weight sync is
+unchanged. Every request has its own sampling seed, so what it samples does not depend on
+what else is in the batch. Prefix caching is on (a game's prompts share their opening, and a
+player's next prompt extends its last one up to the clues); ``prefix_cache_hit_rate`` is the
+share of prompt tokens it served.
+
 vLLM is imported only when ``rollout.engine=vllm`` is chosen: ``pip install -e ".[vllm]"``
 (GPU) or vLLM's CPU build. Its engine starts worker processes with spawn, so a script that
 uses it needs an ``if __name__ == "__main__":`` guard (the ``vzframe`` command has one).
@@ -27,6 +35,9 @@ from vzframe.types import Observation
 
 
 class VLLMEngine:
+    per_request_seeds = True
+    """``generate`` takes one sampling seed per observation (``play`` gives ``request_seed``'s)."""
+
     def __init__(self, model: Any, processor: Any, config: Any, *, seed: int, model_path: str) -> None:
         # In-process engine core: weights can then be handed to the model object directly.
         os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
@@ -43,6 +54,11 @@ class VLLMEngine:
         self.processor = processor
         self.config = config
         max_images = max(1, config.vllm_max_images)
+        # vLLM rewinds a seeded request's generator when it drops the sample of a partly
+        # prefilled prompt, which a CPU generator cannot do ("CPU Generator does not use
+        # offset"). On the CPU every prompt is therefore prefilled whole, in steps large enough
+        # for a tick's batch.
+        whole = {"enable_chunked_prefill": False, "max_num_batched_tokens": max(16384, config.vllm_max_model_len)}
         self.llm = LLM(
             model=model_path,
             seed=seed,
@@ -53,17 +69,18 @@ class VLLMEngine:
             max_model_len=config.vllm_max_model_len,
             limit_mm_per_prompt={"image": max_images, "video": 0},
             enforce_eager=not torch.cuda.is_available(),
+            enable_prefix_caching=True,
+            **({} if torch.cuda.is_available() else whole),
         )
+        self._keys: dict[str, Any] = {}  # vLLM request id -> add_request's key
+        self.prompt_tokens = self.cached_prompt_tokens = 0  # over every request so far
         self.bias = {i: -100.0 for i in vision_token_ids(model.config)}
         self.sync_weights(model)
 
-    def _params(self, observations: Sequence[Observation]) -> list[Any]:
+    def _params(self, seeds: Sequence[int]) -> list[Any]:
         from vllm import SamplingParams
 
         greedy = self.config.temperature == 0
-        # One seed per request, drawn from torch's generator: the runtime seeds it each step,
-        # so rollouts are reproducible exactly as with the transformers engine.
-        seeds = torch.randint(0, 2**31 - 1, (len(observations),)).tolist()
         return [
             SamplingParams(
                 temperature=self.config.temperature,
@@ -76,24 +93,52 @@ class VLLMEngine:
             for seed in seeds
         ]
 
-    def generate(self, observations: Sequence[Observation]) -> list[Generation]:
+    def _prompt(self, obs: Observation) -> dict[str, Any]:
+        prompt: dict[str, Any] = {"prompt": render_prompt(self.processor, obs.messages)}
+        if obs.images:
+            prompt["multi_modal_data"] = {"image": [item.image for item in obs.images]}
+        return prompt
+
+    def _generation(self, out: Any) -> Generation:
+        prompt_tokens = len(out.prompt_token_ids or ())
+        self.prompt_tokens += prompt_tokens
+        self.cached_prompt_tokens += out.num_cached_tokens or 0
+        return Generation(text=out.outputs[0].text, token_ids=tuple(out.outputs[0].token_ids), prompt_tokens=prompt_tokens)
+
+    def generate(self, observations: Sequence[Observation], seeds: Sequence[int] | None = None) -> list[Generation]:
+        """One batched call; ``seeds`` (one per observation) default to draws of torch's
+        generator, which the runtime seeds every step."""
         if not observations:
             return []
-        prompts = []
-        for obs in observations:
-            prompt: dict[str, Any] = {"prompt": render_prompt(self.processor, obs.messages)}
-            if obs.images:
-                prompt["multi_modal_data"] = {"image": [item.image for item in obs.images]}
-            prompts.append(prompt)
-        outputs = self.llm.generate(prompts, self._params(observations), use_tqdm=False)
-        return [
-            Generation(
-                text=out.outputs[0].text,
-                token_ids=tuple(out.outputs[0].token_ids),
-                prompt_tokens=len(out.prompt_token_ids or ()),
-            )
-            for out in outputs
-        ]
+        if seeds is None:
+            seeds = torch.randint(0, 2**31 - 1, (len(observations),)).tolist()
+        outputs = self.llm.generate([self._prompt(obs) for obs in observations], self._params(seeds), use_tqdm=False)
+        return [self._generation(out) for out in outputs]
+
+    def add_request(self, key: Any, observation: Observation, *, seed: int) -> None:
+        """Queue ``observation``; ``finished`` hands back its completion under ``key``."""
+        (request_id,) = self.llm.enqueue(self._prompt(observation), self._params([seed]), use_tqdm=False)
+        # vLLM appends "-" and 8 random characters to the id it returns; outputs carry the id without them.
+        self._keys[request_id.rsplit("-", 1)[0]] = key
+
+    def finished(self) -> list[tuple[Any, Generation]]:
+        """Run the engine (continuous batching: whatever is queued joins the running batch)
+        until some requests complete: their ``(key, Generation)``. Empty once none is left."""
+        engine = self.llm.llm_engine
+        while engine.has_unfinished_requests():
+            if done := [out for out in engine.step() if out.finished]:
+                return [(self._keys.pop(out.request_id), self._generation(out)) for out in done]
+        return []
+
+    def cancel(self) -> None:
+        """Drop every request ``add_request`` queued that ``finished`` has not handed back."""
+        self.llm.llm_engine.abort_request(list(self._keys))
+        self._keys.clear()
+
+    @property
+    def prefix_cache_hit_rate(self) -> float:
+        """Share of all prompt tokens so far that vLLM's prefix cache served."""
+        return self.cached_prompt_tokens / max(self.prompt_tokens, 1)
 
     def sync_weights(self, model: Any) -> None:
         """Load the policy's current weights into the running vLLM model, in memory."""
