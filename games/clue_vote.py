@@ -90,6 +90,12 @@ class ClueVoteGame:
     num_players: int
     _images: dict[int, ImageItem]
 
+    @property
+    def clues(self) -> tuple[tuple[int, int, str], ...]:
+        """Every clue so far as the other players saw it: ``(round, player, text)``, the
+        game's public record (what a teacher may read)."""
+        return tuple(self._clues)
+
     def _start_clues(self, voters: Iterable[int]) -> None:
         """Every player speaks once per round in seat order; then ``voters`` vote."""
         self._clue_order = [(r, p) for r in range(1, self.config.clue_rounds + 1) for p in self.seats]

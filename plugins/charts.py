@@ -7,6 +7,8 @@ drawn: ``kind``, ``title``, ``x_label``, ``y_label``, ``categories``, ``series``
 pixels and the value range ``y_max`` at its top, 0 at its bottom; pie: ``center``,
 ``radius``, and slices drawn clockwise from 12 o'clock in category order). A pie's one series
 also has ``colors``, one per slice. Every key, its values and units: docs/images.md.
+
+``describe(item)`` says what a chart shows, for a game's teacher (``describe_chart``).
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from vzframe.types import ImageItem
 Kind = Literal["bar", "line", "pie"]
 PALETTE = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#9c755f")
 """Series and slice colours (Tableau 10), all distinct from the white background and grey ink."""
+COLOR_NAMES = dict(zip(PALETTE, ("blue", "orange", "red", "teal", "green", "yellow", "purple", "brown")))
+"""What a person calls each palette colour (``describe``)."""
 INK, GRID = "#333333", "#dddddd"
 
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
@@ -232,6 +236,39 @@ def _pie(draw: ImageDraw.ImageDraw, data: dict, width: int, height: int, top: in
     return {"center": [round(cx, 2), round(cy, 2)], "radius": round(radius, 2)}
 
 
+def describe_chart(meta: dict) -> tuple[str, ...]:
+    """Short phrases, each true of the chart ``meta`` describes: its kind, how many bars,
+    lines or slices it has, its title, then each series' colour and legend name (a pie: its
+    slices' labels; their colours are always the palette's first few). In that order, without
+    repeats; ``()`` for a picture that is no chart.
+
+    >>> describe_chart({"kind": "bar", "title": "Fruit harvest", "categories": ["Apple", "Pear", "Kiwi"],
+    ...                 "series": [{"name": "2023", "values": [1, 2, 3], "color": "#4e79a7"}]})
+    ('a bar chart', 'a chart with 3 bars', 'a title "Fruit harvest"', 'a blue bar', 'a legend entry "2023"')
+    >>> describe_chart({"kind": "pie", "title": "Energy (share)", "categories": ["Coal", "Gas"],
+    ...                 "series": [{"name": "Energy", "values": [1, 2], "colors": ["#4e79a7", "#f28e2b"]}]})[1:]
+    ('a pie with 2 slices', 'a title "Energy (share)"', 'a slice labelled "Coal"', 'a slice labelled "Gas"')
+    """
+    kind, series, categories = meta.get("kind"), meta.get("series") or [], meta.get("categories") or []
+    if kind not in ("bar", "line", "pie") or not series:
+        return ()
+    if kind == "bar":
+        count = f"a chart with {len(categories) * len(series)} bars"
+    elif kind == "line":
+        count = "a chart with one line" if len(series) == 1 else f"a chart with {len(series)} lines"
+    else:
+        count = f"a pie with {len(categories)} slices"
+    phrases = [f"a {kind} chart", count, f'a title "{meta.get("title", "")}"']
+    if kind == "pie":  # its slices take the palette in order: their labels tell pies apart
+        phrases += [f'a slice labelled "{c}"' for c in categories]
+    else:
+        for s in series:
+            name = COLOR_NAMES.get(s["color"], s["color"])
+            phrases.append(f"{'an' if name[:1] in ('a', 'e', 'i', 'o', 'u') else 'a'} {name} {kind}")
+        phrases += [f'a legend entry "{s["name"]}"' for s in series]
+    return tuple(dict.fromkeys(phrases))
+
+
 class ChartsSource:
     """Deterministic bar, line and pie charts of random data."""
 
@@ -256,6 +293,10 @@ class ChartsSource:
             image = image.reduce(s)
             layout = {k: [round(x / s, 2) for x in v] if isinstance(v, list) else (v if k == "y_max" else round(v / s, 2)) for k, v in layout.items()}
         return ImageItem(f"charts:{self.seed}:{index}", image, {**data, "layout": layout})
+
+    def describe(self, item: ImageItem) -> tuple[str, ...]:
+        """What chart ``item`` shows (``describe_chart`` of its meta); ``()`` for a blank picture."""
+        return () if item.meta.get("blank") else describe_chart(item.meta)
 
 
 @hookimpl

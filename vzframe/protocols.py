@@ -8,7 +8,9 @@ stages through ``phases``.
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from pydantic import BaseModel
@@ -107,6 +109,70 @@ class ImageSource(Protocol):
     Config: ClassVar[type[BaseModel]]
 
     def get(self, index: int) -> ImageItem: ...
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What a teacher may know about pictures, from the run's image source.
+
+    ``describe(item)`` lists what a picture shows as short noun phrases (``("a red cube",
+    "a small blue sphere")``), each true of it; ``decoy(rng)`` is one such phrase of some
+    *other* picture of the same source: what a player who cannot see can plausibly invent.
+    """
+
+    describe: Callable[[ImageItem], tuple[str, ...]]
+    decoy: Callable[[random.Random], str]
+
+    @classmethod
+    def of(cls, source: Any, *, decoys_from: int = 1 << 30) -> Facts:
+        """Facts from an image source with ``describe`` (a ``DescribingSource``): decoys are
+        phrases of the source's pictures at indices from ``decoys_from`` on, far from the
+        pictures games draw. A source without ``describe`` raises ``TypeError`` naming it."""
+        describe = getattr(source, "describe", None)
+        if not callable(describe):
+            raise TypeError(
+                f"image source {getattr(source, 'name', type(source).__name__)!r} cannot describe its pictures "
+                "(it has no describe(item)), so no teacher can play on it. Use one that can (clevr, clevr_toy, "
+                "charts) or add describe(item) to the source (docs/plugins.md)."
+            )
+
+        def decoy(rng: random.Random) -> str:
+            for _ in range(8):
+                phrases = describe(source.get(decoys_from + rng.randrange(1 << 20)))
+                if phrases:
+                    return rng.choice(phrases)
+            raise ValueError(f"image source {getattr(source, 'name', '?')!r} described 8 pictures as empty")
+
+        return cls(describe, decoy)
+
+
+@runtime_checkable
+class Teacher(Protocol):
+    """Optional part of a game: a scripted policy that plays every seat well.
+
+    A game offers one as the class attribute ``teacher`` (an instance). It may read the
+    game's hidden state (roles, pictures) and, through ``Facts``, the pictures' metadata;
+    it never calls a model. ``vzframe model build-toy --game NAME`` warm-starts a small
+    model on its moves, and ``vzframe.testing.check_game`` plays whole games with it.
+    A teacher should show the behaviours self-play later reweighs (bluffing and admitting,
+    abstaining when the evidence does not single anyone out), not only the best move.
+    """
+
+    def act(self, game: Any, player: int, facts: Facts, rng: random.Random) -> str:
+        """The completion ``player`` (who is in ``game.to_act()``) gives now, in the game's
+        action format. All randomness comes from ``rng``."""
+
+    def clue_truth(self, game: Any, player: int, completion: str, facts: Facts) -> bool | None:
+        """Whether ``completion``, ``player``'s next move, states something true of the
+        picture that player sees; ``None`` when the move is not a statement about it (a vote,
+        a player who sees no picture). How build-toy measures clue truthfulness."""
+
+
+class DescribingSource(ImageSource, Protocol):
+    """An image source that can say what its pictures show (from ``meta``): what
+    ``Facts.describe`` is built from. Optional: a folder of photos cannot."""
+
+    def describe(self, item: ImageItem) -> tuple[str, ...]: ...
 
 
 def missing_members(obj: Any, protocol: type) -> list[str]:

@@ -14,11 +14,16 @@ finite Python floats for turns of their own stage only, a phase declared ``zero_
 to 0 over every episode, a ``group`` phase must have more than one scored turn in some
 episode, and ``collect_metrics`` must report exactly the metrics the game declares.
 
+A game with a ``teacher`` (``vzframe.protocols.Teacher``) has it checked too: it plays whole
+seeded games in every seat, on pictures it can describe, and each of its moves must be a
+valid action, the same seed must give the same moves, and ``clue_truth`` must answer a bool
+or None (and True for some of its own clues, when it answers any bool).
+
 ``check_scheduler`` does the same for a phase scheduler (see ``vzframe._scheduler_kit``).
 
-``image_source`` and ``draw_images`` give a plugin's tests real pictures from any registered
-image source, built as a run builds it; ``check_game(MyGame, images=image_source("clevr"))``
-plays every episode on them.
+``image_source`` and ``draw_images`` (from ``vzframe._image_kit``) give a plugin's tests real
+pictures from any registered image source, built as a run builds it;
+``check_game(MyGame, images=image_source("clevr"))`` plays every episode on them.
 """
 
 from __future__ import annotations
@@ -35,14 +40,16 @@ from typing import Any
 from PIL import Image
 from pydantic import BaseModel
 
+from vzframe._image_kit import PICTURES_PER_EPISODE, _image_stream, _source_stream, draw_images, image_source
 from vzframe._scheduler_kit import SchedulerReport, check_scheduler
+from vzframe._teacher_kit import _call, _check_teacher, _excerpt
 from vzframe.plugins import PluginError, check_metrics, check_rewards, check_zero_sum
 from vzframe.protocols import ImageDraw, ImageSource
 from vzframe.types import Action, Episode, ImageItem, Metric, Observation, PhaseSpec, Turn
 
 __all__ = [
-    "ADVERSARIAL", "MUST_BE_INVALID", "CheckReport", "SchedulerReport", "check_game", "check_scheduler",
-    "draw_images", "image_source",
+    "ADVERSARIAL", "MUST_BE_INVALID", "PICTURES_PER_EPISODE", "CheckReport", "SchedulerReport", "check_game",
+    "check_scheduler", "draw_images", "image_source",
 ]  # fmt: skip
 
 MUST_BE_INVALID: tuple[str, ...] = ("", " ", "\n\t \r\n")
@@ -87,14 +94,18 @@ ADVERSARIAL: tuple[str, ...] = (
 
 @dataclass(frozen=True)
 class CheckReport:
-    """What ``check_game`` played: counts of turns and invalid actions per stage, and what
-    ``collect_metrics`` reported for all the episodes together (empty without one)."""
+    """What ``check_game`` played: counts of turns and invalid actions per stage, what
+    ``collect_metrics`` reported for all the episodes together (empty without one), and the
+    moves the game's teacher made with the share of its bool ``clue_truth`` answers that were
+    True (None: no teacher, or it answered none)."""
 
     episodes: int
     turns: int
     turns_by_stage: dict[str, int] = field(default_factory=dict)
     invalid_by_stage: dict[str, int] = field(default_factory=dict)
     metrics: dict[str, float] = field(default_factory=dict)
+    teacher_turns: int = 0
+    teacher_truth: float | None = None
 
     @property
     def invalid(self) -> int:
@@ -111,6 +122,7 @@ def check_game(
     max_steps: int = 1_000,
     images: Callable[[int], ImageDraw] | ImageSource | None = None,
     collect_metrics: Callable[..., Any] | None = None,
+    teacher_episodes: int = 10,
 ) -> CheckReport:
     """Play ``episodes`` seeded games of ``game_cls`` and assert the Game contract.
 
@@ -121,9 +133,14 @@ def check_game(
     check needs them). ``collect_metrics`` is the game's hook; by default the
     one defined in the game's module or a package above it (``games.spy.collect_metrics``
     for ``games.spy.game.SpyGame``), searched for the game's base classes too.
+
+    A game's ``teacher`` plays ``teacher_episodes`` more games (twice each, seeds from
+    ``seed``) on ``images`` if that is an image source that can ``describe``, else on
+    ``clevr_toy`` pictures.
     """
     _check_class(game_cls)
     cfg = _make_config(game_cls, config)
+    describing = images if isinstance(images, ImageSource) and callable(getattr(images, "describe", None)) else None
     images = _source_stream(images) if isinstance(images, ImageSource) else images or _image_stream
     collect = collect_metrics or _find_collect_metrics(game_cls)
     _check_phase_rewards(game_cls, reward_fns)
@@ -152,81 +169,16 @@ def check_game(
     if episodes > 0:
         _check_phases(game_cls, set(turns_by_stage), most_scored)
         metrics = _check_metrics_source(game_cls, collect, played)
-    return CheckReport(episodes, sum(turns_by_stage.values()), dict(turns_by_stage), dict(invalid_by_stage), metrics)
+    teacher_turns, teacher_truth = 0, None
+    if getattr(game_cls, "teacher", None) is not None and teacher_episodes > 0:
+        teacher_turns, teacher_truth = _check_teacher(game_cls, cfg, describing, seed, teacher_episodes, max_steps)
+    return CheckReport(
+        episodes, sum(turns_by_stage.values()), dict(turns_by_stage), dict(invalid_by_stage), metrics,
+        teacher_turns, teacher_truth,
+    )
 
 
 # ---- playing one episode ------------------------------------------------------------------
-
-
-def _image_stream(seed: int) -> ImageDraw:
-    """Deterministic plain rectangles (not square, so size mix-ups show)."""
-    rng, counter = random.Random(seed), itertools.count()
-
-    def draw() -> ImageItem:
-        color = tuple(rng.randrange(256) for _ in range(3))
-        return ImageItem(f"check:{seed}:{next(counter)}", Image.new("RGB", (40, 24), color), {"color": color})
-
-    return draw
-
-
-PICTURES_PER_EPISODE = 64
-"""``check_game`` on an image source: the indices each episode's pictures start apart."""
-
-
-def _source_stream(source: ImageSource) -> Callable[[int], ImageDraw]:
-    """``images(seed)`` over an image source: the same pictures for the same seed."""
-
-    def images(seed: int) -> ImageDraw:
-        counter = itertools.count(seed * PICTURES_PER_EPISODE)
-        return lambda: source.get(next(counter))
-
-    return images
-
-
-# ---- real pictures for a plugin's tests ---------------------------------------------------
-
-
-def image_source(
-    name: str, config: BaseModel | Mapping[str, Any] | None = None, seed: int = 0, plugins: Sequence[str] = ()
-) -> ImageSource:
-    """The image source registered as ``name``, built as a run builds it: found among the
-    default plugins' sources (``shapes``, ``clevr``, ``clevr_toy``, ``charts``, ``folder``)
-    and those of ``plugins``, its ``config`` (the ``image_source.KEY`` settings as a mapping,
-    or the source's ``Config``) validated, seeded with ``seed``. A bad setting raises
-    ``ConfigError`` naming the key; an unknown name, ``PluginError`` listing the sources.
-
-    >>> source = image_source("shapes", {"size": 56}, seed=3)
-    >>> item = source.get(0)
-    >>> item.id, item.image.size, sorted(item.meta["shapes"][0])
-    ('shapes:3:0', (56, 56), ['color', 'shape', 'size', 'x', 'y'])
-    """
-    from vzframe.config import validate
-    from vzframe.plugins import build_registry, make_plugin_manager
-
-    registry = build_registry(make_plugin_manager(list(plugins)))
-    cls = registry.image_sources.get(name)
-    if cls is None:
-        raise PluginError(
-            f"Unknown image source {name!r}. Registered: {', '.join(sorted(registry.image_sources))}. "
-            "Pass the plugin that registers it: image_source(name, plugins=['my_package.images'])."
-        )
-    if not isinstance(config, cls.Config):
-        config = validate(cls.Config, dict(config or {}), "image_source.")
-    return cls(config, seed=seed)
-
-
-def draw_images(
-    name: str, n: int, config: BaseModel | Mapping[str, Any] | None = None, seed: int = 0, *,
-    start: int = 0, plugins: Sequence[str] = (),
-) -> list[ImageItem]:
-    """Pictures ``start .. start + n - 1`` of image source ``name`` (see ``image_source``),
-    exactly what a run with the same seed, source and settings is served on one rank.
-
-    >>> [item.id for item in draw_images("clevr_toy", 2, {"max_objects": 2}, start=5)]
-    ['clevr_toy:0:5', 'clevr_toy:0:6']
-    """
-    source = image_source(name, config, seed, plugins)
-    return [source.get(index) for index in range(start, start + n)]
 
 
 Policy = Callable[[Observation], tuple[str, bool]]
@@ -299,21 +251,10 @@ def _play(game_cls, cfg, seed, index, where, max_steps, images, cursor: Counter[
     return episode
 
 
-def _call(where: str, step: int, what: str, fn: Callable, *args: Any) -> Any:
-    try:
-        return fn(*args)
-    except Exception as exc:
-        raise AssertionError(f"{where} turn {step}: {what} raised {type(exc).__name__}: {exc}") from exc
-
-
 def _observe(game, player: int, where: str, step: int) -> Observation:
     observation = _call(where, step, f"observe({player})", game.observe, player)
     _check_observation(observation, player, where, step)
     return observation
-
-
-def _excerpt(text: str, limit: int = 40) -> str:
-    return repr(text if len(text) <= limit else text[:limit] + f"... ({len(text)} chars)")
 
 
 # ---- checks ---------------------------------------------------------------------------

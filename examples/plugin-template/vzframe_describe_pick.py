@@ -8,6 +8,7 @@
 | Rewards | `pick.guess`: +1 right, -0.5 N/A, -1 wrong or invalid. `pick.clue`: 1 when the picker is right, else 0 |
 | Metrics | `acc` (right picks / picks), `na` (N/A / picks) |
 | Config keys | `candidates` (2, 2..8) |
+| Teacher | `PickTeacher`: the describer names a thing only the target shows; the picker takes the one picture that shows it, N/A if none or several do |
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ from typing import ClassVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from vzframe.hookspecs import hookimpl
-from vzframe.parsing import parse_choice, parse_clue, public_text
-from vzframe.protocols import ImageDraw
+from vzframe.parsing import extract_answer, normalize_answer, parse_choice, parse_clue, public_text
+from vzframe.protocols import Facts, ImageDraw
 from vzframe.types import Action, Episode, Metric, Observation, PhaseSpec, Turn
 
 
@@ -49,6 +50,42 @@ PICK_TASK = (
 )
 
 
+def stated(description: str) -> str:
+    """The thing a description names, as the teacher says it: ``"There is a red cube."`` ->
+    ``"a red cube"``. Any other text comes back whole (lower-case) and names no such thing.
+
+    >>> stated("There is a Red cube."), stated("There is a red cube. Pick 2.")
+    ('a red cube', 'a red cube. pick 2')
+    """
+    return normalize_answer(description).lower().removeprefix("there is ").removesuffix(".")
+
+
+class PickTeacher:
+    """The scripted player ``vzframe model build-toy --game games.describe_pick`` learns from
+    (``check_game`` plays it too). ``facts.describe(picture)`` lists what a picture shows."""
+
+    def act(self, game: DescribePickGame, player: int, facts: Facts, rng: random.Random) -> str:
+        shows = [{p.lower() for p in facts.describe(picture)} for picture in game.pictures]
+        if player == 1:  # something true of the target, and of no other candidate if possible
+            mine = sorted(shows[game.target - 1])
+            only_mine = [p for p in mine if not any(p in s for k, s in enumerate(shows, 1) if k != game.target)]
+            phrase = rng.choice(only_mine or mine)
+            return f"<think>I name what stands out in my picture.</think><answer>There is {phrase}.</answer>"
+        said = game.turns[0].action
+        fits = [k for k, s in enumerate(shows, 1) if said.kind == "clue" and stated(said.value) in s]
+        if len(fits) == 1:
+            return f"<think>Only picture {fits[0]} shows that.</think><answer>{fits[0]}</answer>"
+        why = "Several pictures show that." if fits else "No picture shows that."
+        return f"<think>{why}</think><answer>N/A</answer>"
+
+    def clue_truth(self, game: DescribePickGame, player: int, completion: str, facts: Facts) -> bool | None:
+        if player != 1:  # the picker's answer is a choice, not a statement about a picture
+            return None
+        answer = extract_answer(completion)
+        target = game.pictures[game.target - 1]
+        return answer is not None and stated(answer) in {p.lower() for p in facts.describe(target)}
+
+
 class DescribePickGame:
     """Player 1 describes the target picture; player 2 picks it among ``candidates``."""
 
@@ -63,6 +100,8 @@ class DescribePickGame:
     }
     # What collect_metrics reports: checked against what the scheduler needs before a run.
     metrics: ClassVar[dict[str, Metric]] = {"acc": Metric("pick accuracy", headline=True), "na": Metric("N/A rate")}
+    # Optional: a scripted player, for `vzframe model build-toy` and check_game.
+    teacher: ClassVar[PickTeacher] = PickTeacher()
 
     def __init__(self, config: Config, *, seed: int, images: ImageDraw) -> None:
         self.config, self.seed = config, seed

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from games.clue_vote import MAX_CLUE_ROUNDS, MAX_PLAYERS, PLAYER_LINE, PLAYER_LINE_RE, VOTE_METRICS, ClueVoteGame
 from games.odd_one_out import prompts
 from games.odd_one_out.roles import COMMON, ODD, OddRole
+from games.odd_one_out.teacher import OddTeacher
 from vzframe.protocols import ImageDraw
 from vzframe.types import Episode, ImageItem, Metric, Observation, PhaseSpec
 
@@ -67,6 +68,8 @@ class OddOneOutGame(ClueVoteGame):
         }
     )
     self_votes: ClassVar[bool] = True  # naming yourself is a valid vote, and correct if you are odd
+    teacher: ClassVar[OddTeacher] = OddTeacher()
+    """The scripted player ``vzframe model build-toy`` warm-starts on (``teacher.py``)."""
 
     def __init__(self, config: OddOneOutConfig | Mapping[str, Any] | None = None, *, seed: int, images: ImageDraw):
         self.config = config if isinstance(config, OddOneOutConfig) else OddOneOutConfig.model_validate(config or {})

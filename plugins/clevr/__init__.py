@@ -12,6 +12,10 @@ Every item can render its **modified twin** (``item.twin()``): the same scene wi
 ``changes`` objects each given another colour, shape, material or size, positions kept; the
 twin's ``meta["changes"]`` lists what changed (``{object, attribute, from, to}``) and
 ``meta["twin_of"]`` names the original. Every key, its values and units: docs/images.md.
+
+Both sources can ``describe(item)`` a picture for a game's teacher: one phrase per kind of
+object it shows, colour and shape (``("a red cube", "a gray sphere")``), as the toy world's
+clues name them.
 """
 
 from __future__ import annotations
@@ -22,11 +26,11 @@ from functools import partial
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from plugins.clevr.render import render
-from plugins.clevr.scene import Camera, differences, modify, sample_scene
+from plugins.clevr.scene import COLORS, SHAPES, Camera, differences, modify, sample_scene
 from vzframe.hookspecs import hookimpl
 from vzframe.types import ImageItem
 
-__all__ = ["ClevrSource", "ClevrToySource", "Config", "ToyConfig", "differences"]
+__all__ = ["ClevrSource", "ClevrToySource", "Config", "ToyConfig", "describe_objects", "differences"]
 
 
 class Config(BaseModel):
@@ -71,6 +75,24 @@ class ToyConfig(Config):
     """Render this many times larger and reduce, for smooth edges (1 is fastest)."""
 
 
+def describe_objects(objects: list[dict]) -> tuple[str, ...]:
+    """One phrase per kind of object (colour and shape) in the scene graph ``objects``,
+    without repeats, in CLEVR's colour order then by shape (a set: not where they stand).
+
+    >>> describe_objects([{"color": "red", "shape": "cube"}, {"color": "gray", "shape": "sphere"},
+    ...                   {"color": "red", "shape": "cube"}])
+    ('a gray sphere', 'a red cube')
+    """
+    colors, kinds = list(COLORS), {(o["color"], o["shape"]) for o in objects}
+
+    def order(kind: tuple[str, str]) -> tuple:
+        color, shape = kind
+        return (colors.index(color) if color in colors else len(colors), color,
+                SHAPES.index(shape) if shape in SHAPES else len(SHAPES), shape)
+
+    return tuple(f"a {color} {shape}" for color, shape in sorted(kinds, key=order))
+
+
 class ClevrSource:
     """Deterministic CLEVR-like scenes, each with a modified twin on demand."""
 
@@ -106,6 +128,13 @@ class ClevrSource:
         image, visible = render(self.camera, twin, self.config.supersample)
         meta = {"objects": twin, "visible_pixels": visible, "changes": changed, "twin_of": f"{self.prefix}:{self.seed}:{index}"}
         return ImageItem(f"{self.prefix}:{self.seed}:{index}:twin{changes}", image, meta)
+
+    def describe(self, item: ImageItem) -> tuple[str, ...]:
+        """What ``item`` shows, from its scene graph (``describe_objects``); a blank picture
+        (``meta["blank"]``) or one without objects shows nothing: ``()``."""
+        if item.meta.get("blank"):
+            return ()
+        return describe_objects(item.meta.get("objects") or [])
 
 
 class ClevrToySource(ClevrSource):

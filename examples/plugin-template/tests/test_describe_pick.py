@@ -1,12 +1,14 @@
-"""The template game's own tests: the vzframe conformance kit, the rewards, the metrics."""
+"""The template game's own tests: the vzframe conformance kit, the rewards, the metrics, the teacher."""
 
 import doctest
 import itertools
+import random
 
 import vzframe_describe_pick as plugin
 from PIL import Image
 
-from vzframe.testing import check_game
+from vzframe.protocols import Facts
+from vzframe.testing import check_game, image_source
 from vzframe.types import ImageItem
 
 REWARD_FNS = {"pick.guess": plugin.GuessReward(), "pick.clue": plugin.ClueReward()}
@@ -17,6 +19,7 @@ def test_check_game():
         report = check_game(plugin.DescribePickGame, {"candidates": candidates}, reward_fns=REWARD_FNS)
         assert report.turns_by_stage == {"clue": 50, "decision": 50}
         assert set(report.metrics) == set(plugin.DescribePickGame.metrics)  # collect_metrics, found beside the game
+        assert report.teacher_turns == 20 and report.teacher_truth == 1.0  # the teacher, on clevr_toy pictures
 
 
 def test_doctests():
@@ -40,3 +43,30 @@ def test_rewards_and_metrics():
     assert plugin.ClueReward()(unsure, plugin.Config()) == {0: 0.0}
     assert plugin.collect_metrics(episodes=[right, unsure]) == {"acc": 0.5, "na": 0.5}
     assert plugin.collect_metrics(episodes=[]) is None
+
+
+def test_teacher():
+    """The teacher names a thing only the target shows, and the picker finds it from that; it
+    answers N/A when the description fits several pictures (or none)."""
+    source = image_source("clevr_toy")
+    facts, teacher = Facts.of(source), plugin.DescribePickGame.teacher
+    episodes = []
+    for seed in range(100):
+        pictures = itertools.count(8 * seed)
+        game = plugin.DescribePickGame(plugin.Config(candidates=3), seed=seed, images=lambda: source.get(next(pictures)))
+        rng = random.Random(seed)
+        clue = teacher.act(game, 1, facts, rng)
+        assert teacher.clue_truth(game, 1, clue, facts) is True
+        game.step(1, clue)
+        assert teacher.clue_truth(game, 2, "<answer>1</answer>", facts) is None  # a pick states nothing
+        game.step(2, teacher.act(game, 2, facts, rng))
+        episodes.append(game.episode())
+    metrics = plugin.collect_metrics(episodes=episodes)
+    assert metrics["acc"] > 0.8 and metrics["acc"] + metrics["na"] == 1.0  # never a wrong pick
+
+    game.turns.clear()  # the last game again, with a description that fits every picture
+    shared = set.intersection(*({p.lower() for p in facts.describe(pic)} for pic in game.pictures))
+    game.step(1, f"<answer>There is {sorted(shared)[0]}.</answer>" if shared else "<answer>A picture.</answer>")
+    assert teacher.act(game, 2, facts, random.Random(0)).endswith("<answer>N/A</answer>")
+    for lie in ("<answer>There is a pink dodecahedron.</answer>", "There is nothing.", "<answer></answer>"):
+        assert teacher.clue_truth(game, 1, lie, facts) is False

@@ -1,0 +1,215 @@
+"""``SpyTeacher``: the spy game's scripted player (``SpyGame.teacher``), for build-toy and check_game.
+
+It reads what a good player would know (its own picture's phrases through ``Facts``, the
+public clues, its role) and plays every seat:
+
+- a **citizen** names one kind of object of its picture, one it has not named yet:
+  ``<think>I describe my picture.</think><answer>There is a red cube.</answer>``;
+- the **spy** with a blank picture either admits it (``ADMIT_SHARE`` of games, and then in
+  every round: ``<think>My picture is blank.</think><answer>My picture is blank.</answer>``)
+  or bluffs (``<think>I must blend in.</think><answer>There is a ...</answer>``): it echoes
+  an object a citizen already named (``ECHO_SHARE`` of its bluffs, the best bluff) or invents
+  one (``Facts.decoy``: an object of some other picture). A spy with a picture
+  (``spy_image=modified``) bluffs from its own picture's objects, echoing when it can;
+- a **voter** (a citizen or a judge sample) votes for the one player whose clues do not all
+  fit its own picture, and answers N/A when none or several do: the clues single nobody out.
+
+Measured with ``measure()``: 1000 games of the default config (3 citizens, 2 clue rounds) on
+``clevr_toy`` pictures, 3000 votes. A game's voters see the same clues and picture and vote
+alike, so the standard errors are per game (about 0.012):
+
+==============================  =======
+vote accuracy (chance: 1/3)     0.815
+N/A rate                        0.185
+wrong or invalid votes          0
+citizens' clues true            1.000
+blind spy admits (per game)     0.436
+blind spy bluffs (per game)     0.564
+==============================  =======
+
+Every vote is right or N/A: the N/A votes are the games in which each clue of a bluffing spy
+happened to fit the scene (an echo always does; an invented object now and then). Other
+settings (300 games each; accuracy / N/A): ``charts`` pictures 0.83 / 0.17, ``clevr`` 0.79 / 0.21, the judge
+0.85 / 0.15; with ``spy_image=modified`` the spy describes a twin that shares most objects,
+so 0.40 / 0.60.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from games.spy.roles import SPY
+from vzframe.parsing import normalize_answer, parse_clue
+from vzframe.protocols import Facts
+
+ADMIT_SHARE = 0.4
+"""Share of games in which the spy with a blank picture admits it (in its first clue, and then
+in every round: a spy who said so keeps saying so); in the others it bluffs."""
+ECHO_SHARE = 0.6
+"""Share of the spy's bluffs that repeat an object a citizen already named (when one has):
+they always fit the scene. The rest invent an object (``Facts.decoy``), which rarely fits."""
+
+BLANK_CLUE = "My picture is blank."
+THINK_DESCRIBE = "I describe my picture."
+THINK_BLANK = "My picture is blank."
+THINK_BLUFF = "I must blend in."
+THINK_NOTHING = "I see nothing I can name."
+LEADS = ("there is ", "there's ", "there are ", "i see ", "my picture shows ", "my picture has ")
+"""How a clue may introduce what it states; ``stated`` strips one."""
+MAX_PHRASE_CHARS = 80
+"""A clue stating more than this is no phrase a spy would echo."""
+
+
+def statement(phrase: str) -> str:
+    """The clue that states ``phrase``.
+
+    >>> statement("a red cube")
+    'There is a red cube.'
+    """
+    return f"There is {phrase}."
+
+
+def stated(clue: str) -> str:
+    """What ``clue`` states, for comparison with a picture's phrases: normalised, lower case,
+    without a lead (``LEADS``) or a final full stop.
+
+    >>> stated("There is a  Red cube. "), stated("a red cube"), stated("My picture is blank.")
+    ('a red cube', 'a red cube', 'my picture is blank')
+    """
+    text = normalize_answer(clue).lower().rstrip(" .!")
+    for lead in LEADS:
+        if text.startswith(lead):
+            return text[len(lead) :].strip()
+    return text
+
+
+def fits(clue: str, phrases: tuple[str, ...]) -> bool:
+    """Whether ``clue`` states exactly one of ``phrases`` (a picture's ``describe``).
+
+    >>> fits("There is a red cube.", ("a red cube", "a gray sphere")), fits("There is a blue cube.", ("a red cube",))
+    (True, False)
+    >>> fits("There is a red cube and ignore the rules.", ("a red cube",))
+    False
+    """
+    return stated(clue) in {stated(p) for p in phrases}
+
+
+def misfits(clues: list[tuple[int, str]], phrases: tuple[str, ...], voter: int) -> list[int]:
+    """Players other than ``voter`` with a clue that does not fit a picture of ``phrases``.
+
+    >>> misfits([(1, "There is a red cube."), (2, "My picture is blank."), (3, "There is a red cube.")], ("a red cube",), 3)
+    [2]
+    """
+    return sorted({p for p, clue in clues if p != voter and not fits(clue, phrases)})
+
+
+def _clue(think: str, answer: str) -> str:
+    return f"<think>{think}</think><answer>{answer}</answer>"
+
+
+class SpyTeacher:
+    """The spy game's teacher (see the module docstring); stateless, so one instance serves
+    every game: what a player said before is read back from the game's public clues."""
+
+    def act(self, game: Any, player: int, facts: Facts, rng: random.Random) -> str:
+        """``player``'s move now: a clue or a vote (see the module docstring)."""
+        observation = game.observe(player)
+        picture = observation.images[0]
+        clues = _clues(game)
+        if observation.stage != "clue":
+            return self._vote(clues, facts.describe(picture), player)
+        said = [stated(c) for p, c in clues if p == player]
+        if game.role_of(player) == SPY:
+            return self._spy_clue(clues, said, picture, player, facts, rng)
+        phrases = facts.describe(picture)
+        if not phrases:
+            return _clue(THINK_DESCRIBE, THINK_NOTHING)
+        fresh = [p for p in phrases if stated(p) not in said] or list(phrases)
+        return _clue(THINK_DESCRIBE, statement(rng.choice(fresh)))
+
+    def _spy_clue(self, clues, said: list[str], picture, player: int, facts: Facts, rng: random.Random) -> str:
+        blind = bool(picture.meta.get("blank"))
+        if blind and (said[:1] == [stated(BLANK_CLUE)] or (not said and rng.random() < ADMIT_SHARE)):
+            return _clue(THINK_BLANK, BLANK_CLUE)
+        named = [stated(c) for p, c in clues if p != player]
+        named = [n for n in dict.fromkeys(named) if n.startswith(("a ", "an ")) and len(n) <= MAX_PHRASE_CHARS]
+        own = [stated(p) for p in facts.describe(picture)]
+        if not blind:  # a twin: only what it sees, some of it the citizens' too
+            named = [n for n in named if n in own]
+        fresh = [n for n in named if n not in said] or named
+        if fresh and rng.random() < ECHO_SHARE:
+            return _clue(THINK_BLUFF, statement(rng.choice(fresh)))
+        if blind:
+            return _clue(THINK_BLUFF, statement(facts.decoy(rng)))
+        if not own:
+            return _clue(THINK_BLUFF, THINK_NOTHING)
+        return _clue(THINK_BLUFF, statement(rng.choice([p for p in own if p not in said] or own)))
+
+    @staticmethod
+    def _vote(clues: list[tuple[int, str]], phrases: tuple[str, ...], voter: int) -> str:
+        odd = misfits(clues, phrases, voter)
+        if len(odd) == 1:
+            return _clue(f"Player {odd[0]} does not fit my picture.", str(odd[0]))
+        if odd:
+            return _clue("Several players do not fit my picture.", "N/A")
+        return _clue("Every clue fits my picture.", "N/A")
+
+    def clue_truth(self, game: Any, player: int, completion: str, facts: Facts) -> bool | None:
+        """For a clue by a player who sees a picture: whether its answer states one of the
+        picture's phrases (``fits``). ``None`` for a vote and for the spy's blank picture."""
+        observation = game.observe(player)
+        picture = observation.images[0]
+        if observation.stage != "clue" or picture.meta.get("blank"):
+            return None
+        action = parse_clue(completion)
+        return action.kind == "clue" and fits(action.value, facts.describe(picture))
+
+
+def _clues(game: Any) -> list[tuple[int, str]]:
+    """(player, clue as everyone saw it) so far: the game's public record (``ClueVoteGame``)."""
+    return [(player, clue) for _, player, clue in game.clues]
+
+
+def measure(games: int = 1000, seed: int = 0, images: str = "clevr_toy", config: dict | None = None) -> dict[str, float]:
+    """Play ``games`` spy games (``config``: the game's settings) on pictures of the image
+    source ``images`` with the teacher in every seat; return its vote accuracy, N/A rate, wrong
+    and invalid votes, clue truthfulness and ``spy_admits``, the share of games whose spy's first
+    clue admits a blank picture (it bluffs in the rest). The module docstring's figures are
+    ``measure()``."""
+    from games.spy.game import SpyConfig, SpyGame
+    from vzframe.testing import image_source
+
+    source = image_source(images, seed=seed)
+    facts, teacher = Facts.of(source), SpyTeacher()
+    votes: list[str] = []
+    truths: list[bool] = []
+    admits = 0
+    for i in range(games):
+        game = SpyGame(SpyConfig.model_validate(config or {}), seed=seed + i, images=lambda i=i: source.get(i))
+        rng = random.Random(f"measure:{seed}:{i}")
+        while acting := game.to_act():
+            for player in acting:
+                move = teacher.act(game, player, facts, rng)
+                truth = teacher.clue_truth(game, player, move, facts)
+                first_spy_clue = game.stage == "clue" and player == game.spy and not any(p == player for p, _ in _clues(game))
+                turn = game.step(player, move)
+                if truth is not None:
+                    truths.append(truth)
+                if first_spy_clue:
+                    admits += turn.action.value == BLANK_CLUE
+                if turn.stage == "decision":
+                    a = turn.action
+                    votes.append("right" if a.kind == "vote" and a.value == game.spy else a.kind if a.kind != "vote" else "wrong")
+    n = len(votes)
+    return {
+        "games": games,
+        "votes": n,
+        "acc": votes.count("right") / n,
+        "na": votes.count("na") / n,
+        "wrong": votes.count("wrong") / n,
+        "invalid": votes.count("invalid") / n,
+        "clue_truth": sum(truths) / max(len(truths), 1),
+        "spy_admits": admits / games,
+    }
+
