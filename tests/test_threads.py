@@ -1,5 +1,6 @@
 """Thread policy: the usable cores split over the ranks on a host, idle OpenMP threads that
-sleep instead of spin, and the user's OMP_NUM_THREADS / OMP_WAIT_POLICY left alone."""
+sleep instead of spin when the host is shared, and the user's OMP_NUM_THREADS /
+OMP_WAIT_POLICY left alone."""
 
 import os
 import subprocess
@@ -19,15 +20,22 @@ OMP_VARS = ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "LOCAL_WORLD_SIZE", "LOCAL_SIZ
     [(2, 1, 2), (2, 2, 1), (16, 8, 2), (2, 4, 1), (3, 2, 1), (1, 1, 1)],
 )
 def test_cores_are_split_over_the_local_ranks(cpus, ranks, threads):
-    assert thread_policy(cpus, ranks, {}) == ThreadPolicy(threads, "PASSIVE")
+    assert thread_policy(cpus, ranks, {}, load=2.0) == ThreadPolicy(threads, "PASSIVE")
+    assert thread_policy(cpus, ranks, {}).threads == threads
+
+
+def test_idle_threads_sleep_only_on_a_shared_host():
+    assert thread_policy(2, 1, {}, load=0.1).wait_policy == ""  # idle, one rank: OpenMP's default
+    assert thread_policy(2, 1, {}, load=0.5).wait_policy == "PASSIVE"  # another process computes
+    assert thread_policy(4, 2, {}, load=0.0).wait_policy == "PASSIVE"  # ranks share the host
 
 
 def test_the_users_settings_win():
     env = {"OMP_NUM_THREADS": "3", "OMP_WAIT_POLICY": "ACTIVE"}
     assert thread_policy(16, 8, env) == ThreadPolicy(3, "ACTIVE")
     assert thread_policy(2, 1, {"OMP_WAIT_POLICY": "ACTIVE"}) == ThreadPolicy(2, "ACTIVE")
-    assert thread_policy(2, 1, {"OMP_NUM_THREADS": "1"}) == ThreadPolicy(1, "PASSIVE")
-    assert thread_policy(2, 1, {"OMP_NUM_THREADS": "many"}) == ThreadPolicy(2, "PASSIVE")  # not a number: ours
+    assert thread_policy(2, 1, {"OMP_NUM_THREADS": "1"}, load=1.0) == ThreadPolicy(1, "PASSIVE")
+    assert thread_policy(2, 1, {"OMP_NUM_THREADS": "many"}, load=1.0) == ThreadPolicy(2, "PASSIVE")  # not a number: ours
 
 
 @pytest.mark.parametrize(
@@ -43,13 +51,13 @@ def cli_threads(env: dict[str, str]) -> tuple[int, str]:
     ``main`` and imported torch only afterwards, as ``vzframe run`` does."""
     code = (
         "import os; from vzframe.cli import main; main(['run', '--help-config']); import torch; "
-        "print(torch.get_num_threads(), os.environ['OMP_WAIT_POLICY'])"
+        "print(torch.get_num_threads(), os.environ.get('OMP_WAIT_POLICY', 'default'), os.getloadavg()[0])"
     )
     clean = {k: v for k, v in os.environ.items() if k not in OMP_VARS}
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env={**clean, **env}, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-3000:]
-    threads, wait = result.stdout.splitlines()[-1].split()
-    return int(threads), wait
+    threads, wait, load = result.stdout.splitlines()[-1].split()
+    return int(threads), wait, float(load)
 
 
 @pytest.mark.parametrize(
@@ -57,5 +65,8 @@ def cli_threads(env: dict[str, str]) -> tuple[int, str]:
     [({}, 1), ({"LOCAL_WORLD_SIZE": "2"}, 2), ({"OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "ACTIVE"}, 1)],
 )
 def test_cli_process_runs_with_the_policy(env, ranks):
-    expected = thread_policy(usable_cpus(), ranks, env)
-    assert cli_threads(env) == (expected.threads, expected.wait_policy)
+    threads, wait, load = cli_threads(env)
+    expected = thread_policy(usable_cpus(), ranks, env, load)
+    assert threads == expected.threads
+    # the load the child saw when it chose may differ a little from the one it printed
+    assert wait == (expected.wait_policy or "default") or (not env and wait in ("PASSIVE", "default"))

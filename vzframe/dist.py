@@ -20,25 +20,37 @@ class ThreadPolicy(NamedTuple):
     threads: int
     """Compute threads of each rank (``OMP_NUM_THREADS``)."""
     wait_policy: str
-    """What an idle OpenMP thread does (``OMP_WAIT_POLICY``): PASSIVE sleeps, ACTIVE spins."""
+    """What an idle OpenMP thread does (``OMP_WAIT_POLICY``): PASSIVE sleeps, ACTIVE spins,
+    empty leaves OpenMP's default (spin a while, then sleep)."""
 
 
-def thread_policy(cpus: int, local_world: int, env: Mapping[str, str]) -> ThreadPolicy:
-    """Threads per rank: the usable cores split evenly over the ranks on this host, and
-    idle threads that sleep instead of spin, so that a core taken by another process slows a
-    run down by about its share instead of stalling every parallel region (an OpenMP thread
-    spinning at a barrier waits for a partner that is not scheduled). ``OMP_NUM_THREADS`` and
-    ``OMP_WAIT_POLICY`` in ``env`` win.
+BUSY_LOAD = 0.5
+"""A 1-minute load average from which, before a run starts, the host counts as shared: some
+other process is computing."""
+
+
+def thread_policy(cpus: int, local_world: int, env: Mapping[str, str], load: float = 0.0) -> ThreadPolicy:
+    """Threads per rank: the usable cores split evenly over the ranks on this host. Idle
+    threads sleep (``PASSIVE``) when the host is shared: several ranks on it, or a load
+    average ``load`` of at least ``BUSY_LOAD`` when the run starts. An OpenMP thread spinning
+    at a barrier waits for a partner that is not scheduled, so with one of 2 cores taken,
+    sleeping threads generated 2.8x faster; on an idle host they cost about a quarter of the
+    speed (``bench/busy_core.py``), so there OpenMP's default stays. ``OMP_NUM_THREADS`` and
+    ``OMP_WAIT_POLICY`` in ``env`` win: set ``OMP_WAIT_POLICY=PASSIVE`` for a run that others
+    will join later.
 
     >>> thread_policy(16, 8, {})
     ThreadPolicy(threads=2, wait_policy='PASSIVE')
+    >>> thread_policy(2, 1, {}), thread_policy(2, 1, {}, load=1.2)
+    (ThreadPolicy(threads=2, wait_policy=''), ThreadPolicy(threads=2, wait_policy='PASSIVE'))
     >>> thread_policy(2, 4, {"OMP_WAIT_POLICY": "active"})
     ThreadPolicy(threads=1, wait_policy='active')
     """
     threads = max(1, cpus // max(1, local_world))
     if env.get("OMP_NUM_THREADS", "").strip().isdigit() and int(env["OMP_NUM_THREADS"]) > 0:
         threads = int(env["OMP_NUM_THREADS"])
-    return ThreadPolicy(threads, env.get("OMP_WAIT_POLICY") or "PASSIVE")
+    shared = local_world > 1 or load >= BUSY_LOAD
+    return ThreadPolicy(threads, env.get("OMP_WAIT_POLICY") or ("PASSIVE" if shared else ""))
 
 
 def usable_cpus() -> int:
@@ -61,10 +73,12 @@ def configure_threads() -> ThreadPolicy:
     torch is first imported, so the CLI calls this before anything imports torch; called
     later (``train`` from Python), only the thread count still takes effect, and only when
     the user has not set ``OMP_NUM_THREADS``."""
-    policy = thread_policy(usable_cpus(), local_world_size(), os.environ)
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+    policy = thread_policy(usable_cpus(), local_world_size(), os.environ, load)
     chosen_here = "OMP_NUM_THREADS" not in os.environ
     os.environ.setdefault("OMP_NUM_THREADS", str(policy.threads))
-    os.environ.setdefault("OMP_WAIT_POLICY", policy.wait_policy)
+    if policy.wait_policy:
+        os.environ.setdefault("OMP_WAIT_POLICY", policy.wait_policy)
     if chosen_here and "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(policy.threads)
     return policy
