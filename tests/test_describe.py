@@ -111,3 +111,19 @@ def test_facts_decoys_are_phrases_of_other_pictures(clevr_sources):
     decoys = [facts.decoy(random.Random(k)) for k in range(30)]
     assert decoys == [facts.decoy(random.Random(k)) for k in range(30)]
     assert all(d.startswith("a ") and len(d.split()) == 3 for d in decoys) and len(set(decoys)) > 5
+
+
+
+def test_fov_zooms_in_so_that_objects_are_larger():
+    """``fov`` narrows the camera: at 30 degrees the toy pictures' objects cover more pixels
+    than at the default 50 (measured medians: 549 against 311)."""
+    import statistics
+
+    from plugins.clevr import ClevrToySource, ToyConfig
+
+    def median_pixels(fov: float) -> float:
+        source = ClevrToySource(ToyConfig(fov=fov), seed=1)
+        return statistics.median(p for i in range(30) for p in source.get(i).meta["visible_pixels"])
+
+    assert ToyConfig().fov == 50
+    assert median_pixels(30) > 450 > 350 > median_pixels(50)

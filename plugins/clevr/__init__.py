@@ -50,6 +50,9 @@ class Config(BaseModel):
     """Objects changed in the modified twin (colour, shape, material or size; positions kept)."""
     supersample: int = Field(2, ge=1, le=4)
     """Render this many times larger and reduce, for smooth edges (1 is fastest)."""
+    fov: float = Field(50.0, ge=10.0, le=90.0)
+    """The camera's horizontal field of view in degrees: smaller zooms in (larger objects,
+    placed closer together)."""
 
     @model_validator(mode="after")
     def _consistent(self) -> Config:
@@ -104,7 +107,7 @@ class ClevrSource:
     def __init__(self, config: Config, *, seed: int) -> None:
         self.config = config
         self.seed = seed
-        self.camera = Camera(config.width, config.height)
+        self.camera = Camera(config.width, config.height, hfov_degrees=config.fov)
 
     def scene(self, index: int) -> list[dict]:
         """The scene graph of picture ``index``, without rendering it."""
