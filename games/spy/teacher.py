@@ -3,8 +3,14 @@
 It reads what a good player would know (its own picture's phrases through ``Facts``, the
 public clues, its role) and plays every seat:
 
-- a **citizen** names one kind of object of its picture, one it has not named yet:
-  ``<think>I describe my picture.</think><answer>There is a red cube.</answer>``;
+- a **citizen** names the first kind of object of its picture, in ``describe``'s order, that
+  nobody has named yet (else the first it has not named itself):
+  ``<think>I describe my picture.</think><answer>There is a red cube.</answer>``. That order
+  is the caption's (build-toy's first stage lists a picture's objects in it), so a clue has
+  one right answer that a model learns from its picture, not from the clues before it:
+  echoing an earlier clue is never the citizen's move (with the first unsaid object of its
+  own, every citizen after the first repeated the first, and a warm-started model learned to
+  copy instead of to look; clues picked at random among the objects were true 24% of the time);
 - the **spy** with a blank picture either admits it (``ADMIT_SHARE`` of games, and then in
   every round: ``<think>My picture is blank.</think><answer>My picture is blank.</answer>``)
   or bluffs (``<think>I must blend in.</think><answer>There is a ...</answer>``): it echoes
@@ -19,18 +25,17 @@ Measured with ``measure()``: 1000 games of the default config (3 citizens, 2 clu
 alike, so the standard errors are per game (about 0.012):
 
 ==============================  =======
-vote accuracy (chance: 1/3)     0.815
-N/A rate                        0.185
+vote accuracy (chance: 1/3)     0.787
+N/A rate                        0.213
 wrong or invalid votes          0
 citizens' clues true            1.000
-blind spy admits (per game)     0.436
-blind spy bluffs (per game)     0.564
+blind spy admits (per game)     0.408
+blind spy bluffs (per game)     0.592
 ==============================  =======
 
 Every vote is right or N/A: the N/A votes are the games in which each clue of a bluffing spy
 happened to fit the scene (an echo always does; an invented object now and then). Other
-settings (300 games each; accuracy / N/A): ``charts`` pictures 0.83 / 0.17, ``clevr`` 0.79 / 0.21, the judge
-0.85 / 0.15; with ``spy_image=modified`` the spy describes a twin that shares most objects,
+settings (300 games each; accuracy / N/A): ``charts`` pictures 0.81 / 0.19, ``clevr`` 0.79 / 0.21; with ``spy_image=modified`` the spy describes a twin that shares most objects,
 so 0.40 / 0.60.
 """
 
@@ -125,8 +130,9 @@ class SpyTeacher:
         phrases = facts.describe(picture)
         if not phrases:
             return _clue(THINK_DESCRIBE, THINK_NOTHING)
-        fresh = [p for p in phrases if stated(p) not in said] or list(phrases)
-        return _clue(THINK_DESCRIBE, statement(rng.choice(fresh)))
+        named = {stated(c) for _, c in clues}
+        fresh = [p for p in phrases if stated(p) not in named] or [p for p in phrases if stated(p) not in said]
+        return _clue(THINK_DESCRIBE, statement((fresh or list(phrases))[0]))
 
     def _spy_clue(self, clues, said: list[str], picture, player: int, facts: Facts, rng: random.Random) -> str:
         blind = bool(picture.meta.get("blank"))

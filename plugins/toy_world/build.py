@@ -1,26 +1,29 @@
-"""The toy world's base model: a small Qwen2.5-VL that speaks the spy game's language.
+"""The toy world's base model: a small Qwen2.5-VL that speaks a game's language.
 
-``build_toy(DIR)`` (the command ``vzframe model build-toy DIR``) stands in for the pretrained
-VLM a researcher would bring. It makes a small Qwen2.5-VL (``TOY_SHAPE``) with a tokenizer
-trained on the game's own text, then warm-starts it with plain supervised steps on
-procedurally rendered CLEVR-like scenes (``clevr_toy`` pictures). Every target is written
-from the scene graph, never by a person (``Teacher``):
+``build_toy(DIR, game="games.X")`` (the command ``vzframe model build-toy DIR --game games.X``)
+stands in for the pretrained VLM a researcher would bring, for any installed game that has a
+teacher (``Game.teacher``, docs/plugins.md "A teacher") on any image source that can describe
+its pictures (``describe(item)``: ``clevr``, ``clevr_toy``, ``charts``). It makes a small
+Qwen2.5-VL (``TOY_SHAPE``) with a tokenizer trained on the game's own text, then warm-starts
+it with plain supervised steps. No person writes a target:
 
-- a clue names one object the player sees: ``<think>I describe my picture.</think>
-  <answer>There is a red cube.</answer>``; a player whose picture is blank either says so or
-  makes an object up (half and half), so both behaviours are in the base policy for
-  self-play to reweigh;
-- a vote names the player whose clue does not fit the voter's scene (a "blank" clue, or an
-  object the scene lacks), or ``N/A`` when every clue fits.
+- **caption stage** (``caption_steps``): a short prompt (``CAPTION_PROMPT``) answered with what
+  the source's ``describe`` lists, in its fixed order (a set, not a left-to-right scan): ``<think>I
+  describe my picture.</think><answer>I see a red cube and a blue sphere.</answer>``; one picture
+  in ten is blank and answered "My picture is blank." Cheap: it teaches the vision tower.
+- **game stage** (``game_steps``): the observations of whole games played by the game's
+  teacher, every seat, with the teacher's moves as targets: every decision turn and a
+  ``clue_share`` of clue turns.
 
-Two stages, like a VLM's pre-training and instruction tuning: ``caption_steps`` on a short
-prompt (cheap: it teaches the vision tower colours and shapes), then ``game_steps`` on the
-observations of real ``games.spy`` games. The warm-start is short on purpose: the base
-votes better than chance but far from perfectly, so self-play has something to learn.
+The warm-start is short on purpose: the base plays better than chance but far from perfectly,
+so self-play has something to learn. At the end the build plays ``heldout_games`` games on
+pictures it never saw (``heldout.py``) and writes the figures, with standard errors, into
+``vzframe-toy.json`` beside the weights, with the budget and the loss curve.
 
-The build is deterministic: the same seed and budget on the same software give the same
-weights. ``TOY_MODEL_DIR`` (registered as model ``toy-world``, the spy game's default) is
-shipped with this plugin (bf16 weights, 7.5 MB) so nobody waits for the build.
+The build is deterministic: the same game, source, seed and budget on the same software give
+the same weights. ``TOY_MODEL_DIR`` (registered as model ``toy-world``, the spy game's
+default) is the spy game's build, shipped with this plugin (bf16 weights, 7.5 MB) so nobody
+waits for it.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from vzframe.config import ConfigError
 from vzframe.models.tiny import _CORPUS, Shape, build_tiny, written_atomically
 
 TOY_MODEL_DIR = Path(__file__).with_name("model")
@@ -48,144 +52,207 @@ TOY_SHAPE = Shape(
 TOY_IMAGES = {"width": 168, "height": 112, "min_objects": 2, "max_objects": 4, "supersample": 1}
 """The ``clevr_toy`` pictures: 168x112 (24 image tokens), 2 to 4 objects."""
 
+MAX_PIXELS = 224 * 168
+"""Other sources keep their own defaults, but the processor shrinks each picture to at most
+this many pixels (48 image tokens), so a step costs about what a ``clevr_toy`` step does."""
+
 BLANK_CLUE = "My picture is blank."
 THINK_DESCRIBE = "I describe my picture."
 THINK_BLANK = "My picture is blank."
-THINK_BLUFF = "I must blend in."
-CAPTION_PROMPT = "List every object in the picture."
+CAPTION_PROMPT = "Describe the picture."
+CAPTION_PHRASES = 8
+"""Most phrases a caption names (a chart's ``describe`` can list many)."""
+CORPUS_TURNS = 440
+"""Teacher turns (prompts and targets) the tokenizer learns its merges from."""
 
 
 @dataclass(frozen=True)
 class WarmStart:
-    """The warm-start budget and optimiser (the defaults built the shipped model)."""
+    """The warm-start budget, optimiser and held-out games (the defaults build the shipped spy model)."""
 
     seed: int = 0
-    caption_steps: int = 1500
-    game_steps: int = 600
+    caption_steps: int = 1100
+    game_steps: int = 260
     batch_size: int = 16
     lr: float = 1e-3
     warmup_steps: int = 50
     clue_share: float = 0.4
-    """Share of clue turns kept in game steps (every vote is kept): about half votes."""
+    """Share of clue turns kept in game steps (turns of other stages are all kept): about half votes in the spy game."""
     vocab_size: int = 1536
+    heldout_games: int = 128
+    """Games played on held-out pictures at the end, for the figures in vzframe-toy.json (0: none)."""
+    caption_replay: int = 4
+    """In the game stage every ``caption_replay``-th step is a caption step (0: none), so the
+    game's targets do not wash out what the pictures taught: without it the spy build's
+    model forgot how to caption and its clues were true 23% of the time."""
+
+    def __post_init__(self) -> None:
+        for name in ("caption_steps", "game_steps", "heldout_games", "warmup_steps", "caption_replay"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"build-toy: {name} must be >= 0; got {getattr(self, name)}.")
+        if self.batch_size < 1 or not 0.0 <= self.clue_share <= 1.0:
+            raise ConfigError(f"build-toy: batch_size must be >= 1 and clue_share in [0, 1]; got {self.batch_size}, {self.clue_share}.")
+        if self.heldout_games == 1:
+            raise ConfigError("build-toy: heldout_games must be 0 (none) or at least 2 (for a standard error).")
 
 
-# ---- the teacher: targets from scene graphs ---------------------------------------------
+# ---- the world: a game with a teacher, pictures that can be described -------------------
 
 
-def object_phrase(obj: dict) -> str:
-    """``{"color": "red", "shape": "cube"}`` -> ``"red cube"``."""
-    return f"{obj['color']} {obj['shape']}"
+@dataclass(frozen=True)
+class ToyWorld:
+    """A game plugin's game and teacher and an image source, resolved as a run resolves them."""
+
+    plugin: str
+    """The game plugin as named (``games.spy``)."""
+    game_name: str
+    game_cls: type
+    game_config: Any
+    images: str
+    """The image source's registered name."""
+    source_cls: type
+    source_config: Any
+    pm: Any
+    """The plugin manager (its ``collect_metrics`` hooks measure games)."""
+    max_pixels: int
+    """The largest picture the toy processor keeps (bigger ones are shrunk)."""
+
+    @property
+    def teacher(self) -> Any:
+        return getattr(self.game_cls, "teacher", None)
+
+    @property
+    def describes(self) -> bool:
+        return callable(getattr(self.source_cls, "describe", None))
+
+    def source(self, seed: int) -> Any:
+        """The image source seeded with ``seed``."""
+        from vzframe.runtime import construct
+
+        return construct(f"Image source {self.images!r}", self.source_cls, self.source_config, seed=seed)
+
+    def facts(self, source: Any) -> Any:
+        from vzframe.protocols import Facts
+
+        return Facts.of(source)
 
 
-def clue_text(obj: dict) -> str:
-    return f"There is a {object_phrase(obj)}."
+def toy_world(game: str = "games.spy", images: str | None = None, *, teacher_required: bool = True) -> ToyWorld:
+    """Load the game plugin ``game`` and pick the image source (``images``, else the game's
+    ``default_images``, else ``clevr_toy``). With ``teacher_required``, refuse a game without a
+    teacher or a source that cannot describe its pictures: a ``ConfigError`` that says what to
+    do, before anything heavy."""
+    from vzframe.config import validate
+    from vzframe.models import FALLBACK_IMAGES
+    from vzframe.plugins import build_registry, make_plugin_manager
+    from vzframe.runtime import _only_one
+
+    pm = make_plugin_manager([game])
+    registry = build_registry(pm)
+    game_name, game_cls = _only_one(registry.games, "game", "games.spy", registry)
+    if teacher_required and getattr(game_cls, "teacher", None) is None:
+        raise ConfigError(
+            f"game {game_name!r} has no teacher, so build-toy has no moves to learn from; "
+            "see docs/plugins.md 'A teacher' to add one (a class attribute `teacher`)."
+        )
+    images = images or getattr(game_cls, "default_images", None) or FALLBACK_IMAGES
+    if images not in registry.image_sources:
+        raise ConfigError(
+            f"Unknown image source {images!r}. Available: {', '.join(sorted(registry.image_sources))}. "
+            "Load the plugin that provides it, or see `vzframe plugins`."
+        )
+    source_cls = registry.image_sources[images]
+    if teacher_required and not callable(getattr(source_cls, "describe", None)):
+        able = sorted(n for n, cls in registry.image_sources.items() if callable(getattr(cls, "describe", None)))
+        raise ConfigError(
+            f"image source {images!r} cannot describe its pictures (it has no describe(item)), so build-toy can "
+            f"write no captions and the teacher cannot see. Use --images with one that can: {', '.join(able) or 'none loaded'}; "
+            "or add describe(item) to the source (docs/plugins.md)."
+        )
+    toy = images == "clevr_toy"
+    source_config = validate(source_cls.Config, dict(TOY_IMAGES) if toy else {}, "image_source.")
+    game_config = validate(game_cls.Config, {}, "game.")
+    max_pixels = TOY_IMAGES["width"] * TOY_IMAGES["height"] if toy else MAX_PIXELS
+    return ToyWorld(game, game_name, game_cls, game_config, images, source_cls, source_config, pm, max_pixels)
 
 
-def clue_target(rng: random.Random, objects: list[dict] | None, said: list[str]) -> str:
-    """A one-sentence clue about the scene ``objects`` (None: the picture is blank), preferring
-    an object this player has not named yet (``said``)."""
-    from plugins.clevr.scene import COLORS, SHAPES
-
-    if objects is None:
-        if rng.random() < 0.5:
-            return f"<think>{THINK_BLANK}</think><answer>{BLANK_CLUE}</answer>"
-        made_up = {"color": rng.choice(list(COLORS)), "shape": rng.choice(SHAPES)}
-        return f"<think>{THINK_BLUFF}</think><answer>{clue_text(made_up)}</answer>"
-    fresh = [o for o in objects if clue_text(o) not in said] or objects
-    return f"<think>{THINK_DESCRIBE}</think><answer>{clue_text(rng.choice(fresh))}</answer>"
+# ---- the targets: captions from describe, moves from the teacher -------------------------
 
 
-def misfits(clues: list[tuple[int, str]], objects: list[dict], voter: int) -> list[int]:
-    """Players (not ``voter``) with a clue that does not fit the scene ``objects``."""
-    present = {clue_text(o) for o in objects}
-    return sorted({p for p, clue in clues if p != voter and clue not in present})
+def caption(phrases: tuple[str, ...]) -> str:
+    """What a caption target says of a picture ``describe`` lists as ``phrases``: each once, in
+    ``describe``'s order, at most ``CAPTION_PHRASES``. Sources list a fixed order of kinds
+    (``clevr``: by colour, then shape), so the target is a set: the model has to see which
+    things are there, not where (listing left to right taught places before kinds, and slowly).
+
+    >>> caption(("a gray sphere", "a red cube", "a red cube"))
+    'I see a gray sphere and a red cube.'
+    >>> caption(("a bar chart",))
+    'I see a bar chart.'
+    """
+    names = list(dict.fromkeys(phrases))[:CAPTION_PHRASES]
+    return "I see " + (names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]) + "."
 
 
-def vote_target(clues: list[tuple[int, str]], objects: list[dict], voter: int) -> str:
-    """Vote for the one player whose clue does not fit; N/A when none (or several) do."""
-    odd = misfits(clues, objects, voter)
-    if len(odd) == 1:
-        return f"<think>Player {odd[0]} does not fit my picture.</think><answer>{odd[0]}</answer>"
-    return "<think>Every clue fits my picture.</think><answer>N/A</answer>"
+def caption_examples(world: ToyWorld, seed: int) -> Iterator[tuple[Any, str]]:
+    """Endless (observation, target) pairs on ``CAPTION_PROMPT``: the caption of each picture
+    of the source (seeded ``seed + 10_000``), or, one time in ten, a blank white picture of
+    the same size and "My picture is blank."."""
+    from PIL import Image
 
+    from vzframe.types import ImageItem, Observation
 
-def _scene(observation: Any) -> list[dict] | None:
-    meta = observation.images[0].meta
-    return None if meta.get("blank") else meta["objects"]
-
-
-def teacher_games(seed: int, *, clue_share: float = 1.0) -> Iterator[tuple[Any, str]]:
-    """Endless (observation, target) pairs from ``games.spy`` games played by the teacher;
-    every vote, and each clue turn with probability ``clue_share`` (all are played)."""
-    from games.spy.game import SpyConfig, SpyGame
-    from plugins.clevr import ClevrToySource, ToyConfig
-    from vzframe.parsing import extract_answer
-
-    source = ClevrToySource(ToyConfig(), seed=seed)
-    rng, index = random.Random(f"teacher:{seed}"), 0
+    source = world.source(seed + 10_000)
+    rng, index = random.Random(f"captions:{seed}"), 0
+    messages = ({"role": "user", "content": [{"type": "image"}, {"type": "text", "text": CAPTION_PROMPT}]},)
     while True:
-        game = SpyGame(SpyConfig(), seed=rng.randrange(2**31), images=lambda: source.get(index))
+        item = source.get(index)
         index += 1
-        said: dict[int, list[str]] = {p: [] for p in game.seats}
-        clues: list[tuple[int, str]] = []
+        if rng.random() < 0.1:
+            item = ImageItem("blank", Image.new("RGB", item.image.size, "#ffffff"), {"blank": True})
+            target = f"<think>{THINK_BLANK}</think><answer>{BLANK_CLUE}</answer>"
+        elif phrases := tuple(source.describe(item)):
+            target = f"<think>{THINK_DESCRIBE}</think><answer>{caption(phrases)}</answer>"
+        else:
+            continue  # nothing to say of this picture
+        yield Observation(1, "player", "clue", messages, (item,)), target
+
+
+def teacher_games(world: ToyWorld, seed: int, *, clue_share: float = 1.0) -> Iterator[tuple[Any, str]]:
+    """Endless (observation, target) pairs from whole games played by the game's teacher in
+    every seat, on the source's pictures seeded ``seed``. Each tick is played as a run plays
+    it: every mover observes the same state, then the moves are stepped in order. Every turn
+    is yielded except clue turns, each kept with probability ``clue_share`` (all are played)."""
+    from vzframe.rollout.play import ImageCursor
+
+    source = world.source(seed)
+    facts, teacher = world.facts(source), world.teacher
+    cursor = ImageCursor(source, rank=0, world=1)
+    rng = random.Random(f"teacher:{seed}")
+    while True:
+        game = world.game_cls(world.game_config, seed=rng.randrange(2**31), images=cursor.draw)
         while acting := game.to_act():
-            for player in acting:
-                obs = game.observe(player)
-                if obs.stage == "clue":
-                    target = clue_target(rng, _scene(obs), said[player])
-                    answer = extract_answer(target) or ""
-                    said[player].append(answer)
-                    clues.append((player, answer))
-                else:
-                    target = vote_target(clues, _scene(obs), player)
-                if obs.stage == "decision" or rng.random() < clue_share:
+            observations = [game.observe(player) for player in acting]
+            targets = [teacher.act(game, player, facts, rng) for player in acting]
+            for player, obs, target in zip(acting, observations, targets):
+                if obs.stage != "clue" or rng.random() < clue_share:
                     yield obs, target
                 game.step(player, target)
 
 
-def scene_list(objects: list[dict]) -> str:
-    """Every object, in CLEVR's colour order then by shape: ``"a gray cylinder, a red cube and
-    a blue sphere"``. A fixed order of kinds (not of places) makes the target a set: the model
-    has to see which objects are there, not where."""
-    from plugins.clevr.scene import COLORS, SHAPES
-
-    key = lambda o: (list(COLORS).index(o["color"]), SHAPES.index(o["shape"]))  # noqa: E731
-    names = [f"a {object_phrase(o)}" for o in sorted(objects, key=key)]
-    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
-
-
-def caption_examples(seed: int) -> Iterator[tuple[Any, str]]:
-    """Endless (observation, target) pairs on a short prompt: every object of the scene from
-    left to right (a target with no ambiguity, so the vision tower learns fast), or "blank"
-    for one picture in ten."""
-    from PIL import Image
-
-    from plugins.clevr import ClevrToySource, ToyConfig
-    from vzframe.types import ImageItem, Observation
-
-    source = ClevrToySource(ToyConfig(), seed=seed + 10_000)
-    rng, index = random.Random(f"captions:{seed}"), 0
-    while True:
-        if rng.random() < 0.1:
-            item = ImageItem("blank", Image.new("RGB", (TOY_IMAGES["width"], TOY_IMAGES["height"]), "#ffffff"), {"blank": True})
-            target = f"<think>{THINK_BLANK}</think><answer>{BLANK_CLUE}</answer>"
-        else:
-            item = source.get(index)
-            index += 1
-            target = f"<think>{THINK_DESCRIBE}</think><answer>I see {scene_list(item.meta['objects'])}.</answer>"
-        messages = ({"role": "user", "content": [{"type": "image"}, {"type": "text", "text": CAPTION_PROMPT}]},)
-        yield Observation(1, "player", "clue", messages, (item,)), target
-
-
-def corpus(seed: int, games: int = 40) -> str:
-    """Text the toy tokenizer learns its merges from: the tiny corpus, and the prompts and
-    targets of teacher games (so the game's own phrases are few tokens)."""
-    pairs = teacher_games(seed + 20_000)
-    texts = [_CORPUS, CAPTION_PROMPT]
-    for _ in range(games * 11):
+def corpus(world: ToyWorld, seed: int, turns: int = CORPUS_TURNS) -> str:
+    """Text the toy tokenizer learns its merges from: the tiny corpus, the caption prompt and
+    a few captions, and the prompts and targets of ``turns`` teacher turns (so the game's own
+    phrases are few tokens)."""
+    texts = [_CORPUS, CAPTION_PROMPT, BLANK_CLUE, THINK_DESCRIBE]
+    captions = caption_examples(world, seed + 20_000)
+    texts += [next(captions)[1] for _ in range(40)]
+    pairs = teacher_games(world, seed + 20_000)
+    for _ in range(turns):
         obs, target = next(pairs)
-        texts += [m["content"] if isinstance(m["content"], str) else m["content"][-1]["text"] for m in obs.messages]
+        for message in obs.messages:
+            content = message["content"]
+            texts += [content] if isinstance(content, str) else [p["text"] for p in content if p.get("type") == "text"]
         texts.append(target)
     return "\n".join(texts)
 
@@ -194,32 +261,60 @@ def corpus(seed: int, games: int = 40) -> str:
 
 
 def build_toy(
-    out_dir: str | Path, settings: WarmStart = WarmStart(), *, log: Callable[[str], None] = print
+    out_dir: str | Path,
+    settings: WarmStart = WarmStart(),
+    *,
+    game: str = "games.spy",
+    images: str | None = None,
+    log: Callable[[str], None] = print,
 ) -> Path:
-    """Build the toy base model into ``out_dir`` (see the module docstring); return it."""
+    """Build the toy base model of game plugin ``game`` on image source ``images`` (default:
+    the game's ``default_images``, else ``clevr_toy``) into ``out_dir``, with its held-out
+    figures (see the module docstring); return ``out_dir``. A game without a teacher or a
+    source without ``describe`` is refused with a ``ConfigError`` before any work."""
+    world = toy_world(game, images)
     import torch
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
     out_dir = Path(out_dir)
+    seconds: dict[str, float] = {}
     with written_atomically(out_dir, prefix=".toy-") as tmp:
-        w, h = TOY_IMAGES["width"], TOY_IMAGES["height"]
+        t0 = time.perf_counter()
         build_tiny(tmp, seed=settings.seed, vocab_size=settings.vocab_size, shape=TOY_SHAPE,
-                   corpus=corpus(settings.seed), max_pixels=w * h)
+                   corpus=corpus(world, settings.seed), max_pixels=world.max_pixels)
         (tmp / "vzframe-tiny.json").unlink()  # this is not the tiny model; vzframe-toy.json says what it is
+        seconds["tokenizer"] = round(time.perf_counter() - t0, 1)
         processor = AutoProcessor.from_pretrained(tmp)
         torch.manual_seed(settings.seed)
         model = AutoModelForImageTextToText.from_pretrained(tmp, dtype=torch.float32)
-        log(f"toy model: {sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters")
-        history = supervised(model, processor, settings, log=log)
+        log(f"toy model for game {world.game_name!r} on {world.images!r} pictures: "
+            f"{sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters")
+        history = supervised(model, processor, settings, world, log=log, seconds=seconds)
         model.to(torch.bfloat16).save_pretrained(tmp)
-        stamp = {"kind": "toy-world", "warm_start": asdict(settings), "images": TOY_IMAGES, "history": history}
+        stamp: dict[str, Any] = {
+            "kind": "toy-world", "game": world.plugin, "game_name": world.game_name, "image_source": world.images,
+            "images": world.source_config.model_dump(mode="json"), "max_pixels": world.max_pixels,
+            "warm_start": asdict(settings), "history": history, "seconds": seconds,
+        }  # fmt: skip
+        if settings.heldout_games:
+            from plugins.toy_world.heldout import format_figures, heldout_figures
+
+            t0 = time.perf_counter()
+            stamp["heldout"] = heldout_figures(tmp, games=settings.heldout_games, world=world)
+            stamp["heldout"]["model"]["path"] = "."  # this directory; no machine path in a shipped stamp
+            seconds["heldout"] = round(time.perf_counter() - t0, 1)
+            log(format_figures(stamp["heldout"]))
         (tmp / "vzframe-toy.json").write_text(json.dumps(stamp, indent=1))
     return out_dir
 
 
-def supervised(model: Any, processor: Any, s: WarmStart, *, log: Callable[[str], None] = print) -> list[dict]:
+def supervised(
+    model: Any, processor: Any, s: WarmStart, world: ToyWorld, *,
+    log: Callable[[str], None] = print, seconds: dict[str, float] | None = None,
+) -> list[dict]:  # fmt: skip
     """Caption steps, then game steps: AdamW on the mean token NLL of the targets; each stage
-    warms up linearly and decays by a cosine to a tenth. Returns the loss every 50 steps."""
+    warms up linearly and decays by a cosine to a tenth. Returns the loss every 50 steps;
+    adds each stage's seconds to ``seconds``."""
     import torch
 
     from vzframe.train.loss import collate, completion_logprobs
@@ -228,18 +323,23 @@ def supervised(model: Any, processor: Any, s: WarmStart, *, log: Callable[[str],
     tokenizer = processor.tokenizer
     end = tokenizer.convert_tokens_to_ids("<|im_end|>")
     optimizer = torch.optim.AdamW(model.parameters(), lr=s.lr, weight_decay=0.01, betas=(0.9, 0.98))
+    captions = caption_examples(world, s.seed)  # one stream: game-stage replays continue it
     stages = (
-        ("caption", caption_examples(s.seed), s.caption_steps),
-        ("game", teacher_games(s.seed, clue_share=s.clue_share), s.game_steps),
+        ("caption", lambda: captions, s.caption_steps),
+        ("game", lambda: teacher_games(world, s.seed, clue_share=s.clue_share), s.game_steps),
     )
-    history, done, t0 = [], 0, time.perf_counter()
+    history, t0 = [], time.perf_counter()
     model.train()
-    for stage, stream, steps in stages:
-        shape = lambda i, n=steps: min(1.0, (i + 1) / s.warmup_steps) * (0.55 + 0.45 * math.cos(math.pi * i / max(n, 1)))  # noqa: E731
+    for stage, make_stream, steps in stages:
+        if not steps:
+            continue
+        stream, t_stage = make_stream(), time.perf_counter()
+        shape = lambda i, n=steps: min(1.0, (i + 1) / max(s.warmup_steps, 1)) * (0.55 + 0.45 * math.cos(math.pi * i / max(n, 1)))  # noqa: E731
         schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, shape)
         running = 0.0
         for step in range(steps):
-            pairs = [next(stream) for _ in range(s.batch_size)]
+            replay = stage == "game" and s.caption_replay and step % s.caption_replay == s.caption_replay - 1
+            pairs = [next(captions if replay else stream) for _ in range(s.batch_size)]
             samples = [Sample(obs, (*tokenizer.encode(t, add_special_tokens=False), end), 1.0, 0, 0) for obs, t in pairs]
             batch = collate(processor, samples, tokenizer.pad_token_id)
             mask = batch["completion_mask"].float()
@@ -250,11 +350,12 @@ def supervised(model: Any, processor: Any, s: WarmStart, *, log: Callable[[str],
             optimizer.step()
             schedule.step()
             running += loss.item()
-            done += 1
             if (step + 1) % 50 == 0 or step + 1 == steps:
                 n = (step % 50) + 1
                 history.append({"stage": stage, "step": step + 1, "loss": round(running / n, 4)})
                 log(f"warm-start {stage} step {step + 1}/{steps}: loss {running / n:.3f} ({time.perf_counter() - t0:.0f} s)")
                 running = 0.0
+        if seconds is not None:
+            seconds[stage] = round(time.perf_counter() - t_stage, 1)
     model.eval()
     return history
