@@ -209,9 +209,14 @@ def test_register_models_choice_precedence(monkeypatch, tmp_path):
         return choose(model, images, name, game, registry.models, registry.image_sources)
 
     assert pick(None, None) == Choice("toy-world", "clevr_toy", None)  # the README's first command
-    plain = pick(None, None, odd, "odd_one_out")  # no toy model for this game yet: the tiny one, said plainly
+    assert pick(None, None, odd, "odd_one_out") == Choice("toy-odd-one-out", "clevr_toy", None)  # chosen, not built
+
+    class Untrained:  # a game that names no model: the tiny one, said plainly
+        pass
+
+    plain = pick(None, None, Untrained, "untrained")
     assert (plain.model, plain.images) == ("tiny", "clevr_toy")
-    assert "game 'odd_one_out' names no default model" in plain.note and "vzframe model list" in plain.note
+    assert "game 'untrained' names no default model" in plain.note and "vzframe model list" in plain.note
     explicit = pick(str(tmp_path), "shapes")
     assert (explicit.model, explicit.images, explicit.note) == (str(tmp_path.resolve()), "shapes", None)
     assert pick("tiny", None, odd, "odd_one_out").note is None
@@ -224,7 +229,7 @@ def test_register_models_choice_precedence(monkeypatch, tmp_path):
         default_model, default_images = "toy-world", "shapes"
 
     assert pick(None, None, Game, "g").images == "shapes"  # the game's images beat the model's
-    with pytest.raises(ConfigError, match=r"model='nope' is neither a registered model \(tiny, toy-world\) nor a directory"):
+    with pytest.raises(ConfigError, match=r"model='nope' is neither a registered model \(tiny, toy-odd-one-out, toy-world\) nor a directory"):
         pick("nope", None)
     Game.default_model = "gone"
     with pytest.raises(ConfigError, match=r"model='gone' \(game 'g'.s default_model\) is neither"):
@@ -241,8 +246,8 @@ def test_register_models_resolve_records_the_choice(monkeypatch, capsys):
 
     monkeypatch.delenv(DEFAULT_MODEL_ENV, raising=False)
     setup = resolve(load_config(None, [], ["games.odd_one_out", "schedulers.hysteresis"]))
-    assert (setup.config.model, setup.config.images) == ("tiny", "clevr_toy")  # what config.yaml and the report show
-    assert capsys.readouterr().err.startswith("note: game 'odd_one_out' names no default model")
+    assert (setup.config.model, setup.config.images) == ("toy-odd-one-out", "clevr_toy")  # what config.yaml and the report show
+    assert capsys.readouterr().err == ""  # its own toy model: no note, and resolving builds nothing
     setup = resolve(load_config(None, ["images=shapes"], ["games.spy", "schedulers.hysteresis"]))
     assert (setup.config.model, setup.config.images, type(setup.image_source).__name__) == ("toy-world", "shapes", "ShapesSource")
     assert capsys.readouterr().err == ""

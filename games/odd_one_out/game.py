@@ -70,6 +70,8 @@ class OddOneOutGame(ClueVoteGame):
     self_votes: ClassVar[bool] = True  # naming yourself is a valid vote, and correct if you are odd
     teacher: ClassVar[OddTeacher] = OddTeacher()
     """The scripted player ``vzframe model build-toy`` warm-starts on (``teacher.py``)."""
+    default_model: ClassVar[str | None] = "toy-odd-one-out"
+    """Its toy-world model, built by the first run that loads it (registered in ``__init__.py``)."""
 
     def __init__(self, config: OddOneOutConfig | Mapping[str, Any] | None = None, *, seed: int, images: ImageDraw):
         self.config = config if isinstance(config, OddOneOutConfig) else OddOneOutConfig.model_validate(config or {})

@@ -1,0 +1,107 @@
+"""A game's own toy model, built on first use (``plugins.toy_world.toy_model_spec``):
+``games.odd_one_out`` registers ``toy-odd-one-out`` and names it as its default; the first run
+that loads it builds it once into the cache, saying so and naming the command that does the
+same; later loads reuse it; a second process waits for the first one's build. The suite itself
+never builds it: ``$VZFRAME_DEFAULT_MODEL`` (tests/conftest.py) replaces every default model."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import threading
+
+import pytest
+
+from games.odd_one_out import OddOneOutGame
+from plugins.toy_world import ensure_toy_model, toy_model_dir, toy_model_spec
+from plugins.toy_world.build import WarmStart
+from vzframe.plugins import build_registry, make_plugin_manager
+
+GAME, NAME = "games.odd_one_out", "toy-odd-one-out"
+SMALL = WarmStart(caption_steps=1, game_steps=1, batch_size=2, warmup_steps=0, heldout_games=0)
+"""A build of seconds: the machinery, not a model that plays."""
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("VZFRAME_CACHE", str(tmp_path))
+    return tmp_path
+
+
+@pytest.fixture
+def one_thread():
+    """On a shared 2-core machine one torch thread runs a small build faster than two."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_register_models_odd_one_out_names_its_toy_model_built_on_first_use(monkeypatch, capsys):
+    from vzframe.cli import main
+    from vzframe.models import DEFAULT_MODEL_ENV, choose
+
+    registry = build_registry(make_plugin_manager([GAME]))
+    spec = registry.models[NAME]
+    assert OddOneOutGame.default_model == NAME and registry.owners[("models", NAME)] == GAME
+    assert callable(spec.path) and spec.images == "clevr_toy"  # a builder: nothing is built at registration
+    assert "built on first use" in spec.description and f"build-toy DIR --game {GAME}" in spec.description
+
+    monkeypatch.delenv(DEFAULT_MODEL_ENV, raising=False)
+    choice = choose(None, None, "odd_one_out", OddOneOutGame, registry.models, registry.image_sources)
+    assert (choice.model, choice.images, choice.note) == (NAME, "clevr_toy", None)  # chosen, still not built
+
+    assert main(["model", "list"]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith(NAME))
+    assert GAME in line and "images=clevr_toy" in line and "built on first use" in line
+
+
+def test_the_cache_directory_changes_with_game_images_and_settings(cache):
+    path = toy_model_dir(GAME, NAME, settings=SMALL)
+    assert path.parent == cache / "toy-models" and path.name.startswith(f"{NAME}-")
+    assert path == toy_model_dir(GAME, NAME, settings=WarmStart(**{**SMALL.__dict__}))
+    others = {
+        toy_model_dir(GAME, NAME), toy_model_dir(GAME, NAME, settings=WarmStart(caption_steps=1, game_steps=2)),
+        toy_model_dir("games.spy", NAME, settings=SMALL), toy_model_dir(GAME, NAME, images="clevr", settings=SMALL),
+    }  # fmt: skip
+    assert path not in others and len(others) == 4
+
+
+def test_the_builder_builds_once_then_reuses(cache, capsys, monkeypatch, one_thread):
+    spec = toy_model_spec(GAME, NAME, images="clevr_toy", settings=SMALL)
+    path = spec.local_dir()  # what a run does when it loads the model
+    first = capsys.readouterr().err
+    assert path == toy_model_dir(GAME, NAME, images="clevr_toy", settings=SMALL) and path.parent == cache / "toy-models"
+    assert first.startswith(f"building toy model {NAME!r} for {GAME} once (") and f"into {path};" in first.splitlines()[0]
+    assert f"`vzframe model build-toy DIR --game {GAME} --images clevr_toy --caption-steps 1 --game-steps 1" in first
+    stamp = json.loads((path / "vzframe-toy.json").read_text())
+    assert stamp["game"] == GAME and stamp["image_source"] == "clevr_toy" and stamp["warm_start"]["game_steps"] == 1
+    assert sorted(p.name for p in path.parent.iterdir()) == [path.name, f"{path.name}.lock"]  # no half-built leftovers
+
+    def no_second_build(*args, **kwargs):
+        raise AssertionError("built twice")
+
+    monkeypatch.setattr("plugins.toy_world.build.build_toy", no_second_build)
+    assert spec.local_dir() == path and capsys.readouterr().err == ""
+
+
+def test_a_second_process_waits_for_the_first_build_instead_of_repeating_it(cache, monkeypatch):
+    """flock locks conflict between open files even in one process: holding the lock here
+    stands in for another process that is building."""
+    path = toy_model_dir(GAME, NAME, settings=SMALL)
+    monkeypatch.setattr("plugins.toy_world.build.build_toy", lambda *a, **k: pytest.fail("built twice"))
+    lines: list[str] = []
+    result: list = []
+    path.parent.mkdir(parents=True)
+    with open(path.with_name(path.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        waiter = threading.Thread(target=lambda: result.append(ensure_toy_model(GAME, NAME, settings=SMALL, log=lines.append)))
+        waiter.start()
+        waiter.join(1.0)
+        assert waiter.is_alive() and lines == [f"waiting for another process that is building toy model {NAME!r} into {path}"]
+        path.mkdir()  # the other process's build lands (atomically) ...
+        (path / "vzframe-toy.json").write_text("{}")
+    waiter.join(10.0)  # ... and it lets go of the lock
+    assert result == [path] and len(lines) == 1
