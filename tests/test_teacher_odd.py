@@ -14,7 +14,7 @@ from games.odd_one_out import metrics
 from games.odd_one_out.game import OddOneOutConfig, OddOneOutGame
 from games.odd_one_out.teacher import OddTeacher, stated
 from vzframe.protocols import Facts, Teacher
-from vzframe.testing import image_source
+from vzframe.testing import image_source, play_teacher
 from vzframe.types import Episode
 
 GAMES = 300
@@ -36,16 +36,12 @@ def play(source, facts, seed: int, config: OddOneOutConfig | None = None, teache
     teacher = teacher or OddOneOutGame.teacher
     pictures = iter(range(16 * seed, 16 * seed + 16))
     game = OddOneOutGame(config or OddOneOutConfig(), seed=seed, images=lambda: source.get(next(pictures)))
-    rng, truths = random.Random(f"teacher:{seed}"), []
-    while acting := game.to_act():
-        for player in acting:
-            completion = teacher.act(game, player, facts, rng)
-            truth = teacher.clue_truth(game, player, completion, facts)
-            assert (truth is None) == (game.stage == "decision")
-            if truth is not None:
-                truths.append(truth)
-                assert stated(completion.split("<answer>")[1].split("</answer>")[0]) in facts.describe(game._images[player])
-            game.step(player, completion)
+    truths = []
+    for m in play_teacher(game, teacher, facts, random.Random(f"teacher:{seed}")):
+        assert (m.truth is None) == (m.turn.stage == "decision")
+        if m.truth is not None:
+            truths.append(m.truth)
+            assert stated(m.move.split("<answer>")[1].split("</answer>")[0]) in facts.describe(game._images[m.player])
     return game.episode(), truths
 
 

@@ -19,7 +19,7 @@ from games.spy.teacher import (
 )
 from vzframe.parsing import extract_answer
 from vzframe.protocols import Facts, Teacher, missing_members
-from vzframe.testing import image_source
+from vzframe.testing import image_source, play_teacher
 
 GAMES = 300
 
@@ -37,11 +37,8 @@ def facts(source):
 def play(seed: int, source, facts, config: dict | None = None) -> tuple[SpyGame, list]:
     """One game with the teacher in every seat: (game, [(turn, move)])."""
     game = SpyGame(SpyConfig.model_validate(config or {}), seed=seed, images=lambda: source.get(seed))
-    rng, played = random.Random(f"test:{seed}"), []
-    while acting := game.to_act():
-        moves = [(p, SpyGame.teacher.act(game, p, facts, rng)) for p in acting]
-        played += [(game.step(p, move), move) for p, move in moves]
-    return game, played
+    played = play_teacher(game, SpyGame.teacher, facts, random.Random(f"test:{seed}"))
+    return game, [(m.turn, m.move) for m in played]
 
 
 @pytest.fixture(scope="module")

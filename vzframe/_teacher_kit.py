@@ -7,10 +7,30 @@ import itertools
 import random
 from collections import Counter
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from vzframe._image_kit import _source_stream, image_source
 from vzframe.protocols import Facts, Teacher, missing_members
+
+
+class TaughtMove(NamedTuple):
+    """One move of a game played by its teacher: who, what, ``clue_truth``'s verdict (judged
+    before the move was stepped) and the game's ``Turn``."""
+
+    player: int
+    move: str
+    truth: bool | None
+    turn: Any
+
+
+def play_teacher(game: Any, teacher: Any, facts: Facts, rng: random.Random) -> list[TaughtMove]:
+    """Play ``game`` to the end with ``teacher`` in every seat, as a run plays: every player in
+    ``to_act()`` is asked on the same state, then the moves are stepped in order."""
+    moves: list[TaughtMove] = []
+    while acting := game.to_act():
+        tick = [(p, m, teacher.clue_truth(game, p, m, facts)) for p in acting for m in [teacher.act(game, p, facts, rng)]]
+        moves += [TaughtMove(p, m, truth, game.step(p, m)) for p, m, truth in tick]
+    return moves
 
 
 def _check_teacher(game_cls, cfg, source, seed: int, episodes: int, max_steps: int) -> tuple[int, float | None]:

@@ -42,14 +42,14 @@ from pydantic import BaseModel
 
 from vzframe._image_kit import PICTURES_PER_EPISODE, _image_stream, _source_stream, draw_images, image_source
 from vzframe._scheduler_kit import SchedulerReport, check_scheduler
-from vzframe._teacher_kit import _call, _check_teacher, _excerpt
+from vzframe._teacher_kit import TaughtMove, _call, _check_teacher, _excerpt, play_teacher
 from vzframe.plugins import PluginError, check_metrics, check_rewards, check_zero_sum
 from vzframe.protocols import ImageDraw, ImageSource
 from vzframe.types import Action, Episode, ImageItem, Metric, Observation, PhaseSpec, Turn
 
 __all__ = [
     "ADVERSARIAL", "MUST_BE_INVALID", "PICTURES_PER_EPISODE", "CheckReport", "SchedulerReport", "check_game",
-    "check_scheduler", "draw_images", "image_source",
+    "TaughtMove", "check_scheduler", "draw_images", "image_source", "play_teacher",
 ]  # fmt: skip
 
 MUST_BE_INVALID: tuple[str, ...] = ("", " ", "\n\t \r\n")

@@ -184,7 +184,7 @@ def measure(games: int = 1000, seed: int = 0, images: str = "clevr_toy", config:
     clue admits a blank picture (it bluffs in the rest). The module docstring's figures are
     ``measure()``."""
     from games.spy.game import SpyConfig, SpyGame
-    from vzframe.testing import image_source
+    from vzframe.testing import image_source, play_teacher
 
     source = image_source(images, seed=seed)
     facts, teacher = Facts.of(source), SpyTeacher()
@@ -193,20 +193,12 @@ def measure(games: int = 1000, seed: int = 0, images: str = "clevr_toy", config:
     admits = 0
     for i in range(games):
         game = SpyGame(SpyConfig.model_validate(config or {}), seed=seed + i, images=lambda i=i: source.get(i))
-        rng = random.Random(f"measure:{seed}:{i}")
-        while acting := game.to_act():
-            for player in acting:
-                move = teacher.act(game, player, facts, rng)
-                truth = teacher.clue_truth(game, player, move, facts)
-                first_spy_clue = game.stage == "clue" and player == game.spy and not any(p == player for p, _ in _clues(game))
-                turn = game.step(player, move)
-                if truth is not None:
-                    truths.append(truth)
-                if first_spy_clue:
-                    admits += turn.action.value == BLANK_CLUE
-                if turn.stage == "decision":
-                    a = turn.action
-                    votes.append("right" if a.kind == "vote" and a.value == game.spy else a.kind if a.kind != "vote" else "wrong")
+        played = play_teacher(game, teacher, facts, random.Random(f"measure:{seed}:{i}"))
+        truths += [m.truth for m in played if m.truth is not None]
+        spy_clues = [m.turn for m in played if m.player == game.spy and m.turn.stage == "clue"]
+        admits += bool(spy_clues) and spy_clues[0].action.value == BLANK_CLUE
+        for a in (m.turn.action for m in played if m.turn.stage == "decision"):
+            votes.append("right" if a.kind == "vote" and a.value == game.spy else a.kind if a.kind != "vote" else "wrong")
     n = len(votes)
     return {
         "games": games,
