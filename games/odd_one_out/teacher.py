@@ -14,12 +14,12 @@ attention, as a player's would: an odd player whose clues all fit picture A, or 
 misfits a voter overlooks, goes unnoticed (N/A); a common player whose clues happen to fit
 picture B looks like the only one who fits to the odd voter (a wrong vote).
 
-Measured with ``blend=0.5, notice=0.6`` on ``clevr_toy`` pictures (seed 0), default config
-(4 players, 2 clue rounds), 400 teacher games (1,600 votes), each game's rng
-``random.Random(f"teacher:{seed}")`` as ``check_game`` seeds it: vote accuracy 0.797
-(binomial standard error 0.010; chance 0.25), N/A rate 0.179 (0.010), wrong votes 0.024;
-the odd one got the most votes in 0.97 of games and voted for itself in 0.87; every clue was
-true of its speaker's picture; 58 clues blended in, all by the odd player.
+Measured with ``blend=0.5, notice=0.6`` on ``clevr_toy`` pictures (seed 0, ``fov`` 30),
+default config (4 players, 2 clue rounds), 400 teacher games (1,600 votes), each game's rng
+``random.Random(f"teacher:{seed}")`` as ``check_game`` seeds it: vote accuracy 0.799
+(binomial standard error 0.010; chance 0.25), N/A rate 0.169 (0.009), wrong votes 0.031;
+the odd one got the most votes in 0.97 of games and voted for itself in 0.86; every clue was
+true of its speaker's picture.
 ``tests/test_teacher_odd.py`` checks the band on 300 games. Without attention
 (``notice=1``) the votes are nearly perfect (accuracy 0.97 at ``blend=0.5``): on
 ``clevr_toy`` two pictures rarely share a kind of object, so a misfit is almost always there

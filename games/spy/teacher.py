@@ -25,8 +25,8 @@ Measured with ``measure()``: 1000 games of the default config (3 citizens, 2 clu
 alike, so the standard errors are per game (about 0.012):
 
 ==============================  =======
-vote accuracy (chance: 1/3)     0.787
-N/A rate                        0.213
+vote accuracy (chance: 1/3)     0.785
+N/A rate                        0.215
 wrong or invalid votes          0
 citizens' clues true            1.000
 blind spy admits (per game)     0.408

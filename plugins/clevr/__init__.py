@@ -76,6 +76,9 @@ class ToyConfig(Config):
     """Most objects in a scene."""
     supersample: int = Field(1, ge=1, le=4)
     """Render this many times larger and reduce, for smooth edges (1 is fastest)."""
+    fov: float = Field(30.0, ge=10.0, le=90.0)
+    """The camera's horizontal field of view in degrees: 30 zooms in so an object spans two
+    or three 14-pixel patches (at 50 most fit in one, and a toy model could not tell shapes)."""
 
 
 def describe_objects(objects: list[dict]) -> tuple[str, ...]:
