@@ -56,6 +56,46 @@ def test_the_targets_are_the_same_stream_for_a_seed():
     assert all(t.startswith("<think>") and ("<answer>I see a" in t or "blank" in t) for t in answers)
 
 
+def test_the_look_stage_trains_the_vision_tower_and_later_stages_keep_it(tiny_model_dir, one_thread):
+    """The look stage changes the vision tower and nothing else; the caption and game stages
+    then train the language model and leave the vision tower as the look stage left it."""
+    import torch
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    from plugins.toy_world.build import look, supervised
+
+    world = toy_world("games.spy")
+    processor = AutoProcessor.from_pretrained(tiny_model_dir)
+    model = AutoModelForImageTextToText.from_pretrained(tiny_model_dir, dtype=torch.float32)
+    settings = WarmStart(look_steps=6, look_batch=4, look_pool=12, caption_steps=2, game_steps=2, batch_size=2, warmup_steps=0)
+    state = lambda: {k: v.clone() for k, v in model.state_dict().items()}  # noqa: E731
+    vision = lambda k: k.startswith("model.visual.")  # noqa: E731
+    before = state()
+    history = look(model, processor, settings, world, log=lambda _: None)
+    looked = state()
+    changed = {k for k in before if not torch.equal(before[k], looked[k])}
+    assert changed and all(vision(k) for k in changed), sorted(changed)[:5]
+    assert [h["stage"] for h in history] == ["look"] and history[-1]["step"] == 6
+    supervised(model, processor, settings, world, log=lambda _: None)
+    after = state()
+    changed = {k for k in after if not torch.equal(looked[k], after[k])}
+    assert changed and not any(vision(k) for k in changed), sorted(k for k in changed if vision(k))[:5]
+    assert all(p.requires_grad for p in model.parameters())  # a run trains the whole model
+
+
+def test_a_source_that_describes_nothing_is_refused_by_the_look_stage(tiny_model_dir, monkeypatch):
+    import torch
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    from plugins.toy_world.build import look
+
+    world = toy_world("games.spy")
+    monkeypatch.setattr(world.source_cls, "describe", lambda self, item: ())
+    model = AutoModelForImageTextToText.from_pretrained(tiny_model_dir, dtype=torch.float32)
+    with pytest.raises(ConfigError, match="described none of 4 pictures"):
+        look(model, AutoProcessor.from_pretrained(tiny_model_dir), WarmStart(look_steps=1, look_pool=4), world)
+
+
 def test_a_game_without_a_teacher_is_refused_before_any_work(tmp_path, monkeypatch):
     (tmp_path / "untaught_game.py").write_text(
         "from vzframe.hookspecs import hookimpl\n"
@@ -89,7 +129,7 @@ def test_build_toy_command_writes_a_loadable_model_with_held_out_figures(tmp_pat
     from vzframe.cli import main
 
     out = tmp_path / "toy"
-    args = ["model", "build-toy", str(out), "--game", "games.spy", "--caption-steps", "2", "--game-steps", "2", "--heldout-games", "4"]
+    args = ["model", "build-toy", str(out), "--game", "games.spy", "--look-steps", "2", "--caption-steps", "2", "--game-steps", "2", "--heldout-games", "4"]
     assert main(args) == 0
     printed = capsys.readouterr().out
     assert "held-out figures: 4 games of spy" in printed and f"model={out}" in printed
@@ -97,8 +137,8 @@ def test_build_toy_command_writes_a_loadable_model_with_held_out_figures(tmp_pat
     stamp = json.loads((out / "vzframe-toy.json").read_text())
     assert stamp["game"] == "games.spy" and stamp["image_source"] == "clevr_toy"
     assert (stamp["warm_start"]["caption_steps"], stamp["warm_start"]["game_steps"]) == (2, 2)
-    assert [h["stage"] for h in stamp["history"]] == ["caption", "game"]
-    assert {"tokenizer", "caption", "game", "heldout"} <= set(stamp["seconds"])
+    assert [h["stage"] for h in stamp["history"]] == ["look", "caption", "game"]
+    assert {"tokenizer", "look", "caption", "game", "heldout"} <= set(stamp["seconds"])
     heldout = stamp["heldout"]
     assert heldout["games"] == 4 and heldout["seed"] == HELDOUT_SEED and heldout["temperature"] == 0.8
     for player in ("model", "teacher"):
@@ -115,7 +155,7 @@ def test_the_plugin_template_game_is_learnable_with_its_teacher(tmp_path, templa
     """A very small build (60 game steps of 16, no caption stage; about 1.5 minutes on 2 busy
     cores) against the random ``tiny`` model, on the same 32 held-out games. Measured: valid
     answers 0.92 ± 0.04 against 0.00 ± 0.00."""
-    settings = WarmStart(caption_steps=0, game_steps=60, warmup_steps=5, clue_share=1.0, heldout_games=32)
+    settings = WarmStart(look_steps=0, caption_steps=0, game_steps=60, warmup_steps=5, clue_share=1.0, heldout_games=32)
     out = build_toy(tmp_path / "pick", settings, game=template, log=lambda _: None)
     built = json.loads((out / "vzframe-toy.json").read_text())["heldout"]
     tiny = heldout_figures(tiny_model_dir, game=template, games=32, teacher=False)

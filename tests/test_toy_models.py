@@ -18,7 +18,8 @@ from plugins.toy_world.build import WarmStart
 from vzframe.plugins import build_registry, make_plugin_manager
 
 GAME, NAME = "games.odd_one_out", "toy-odd-one-out"
-SMALL = WarmStart(caption_steps=1, game_steps=1, batch_size=2, warmup_steps=0, heldout_games=0)
+SMALL = WarmStart(look_steps=1, look_batch=2, look_pool=2, caption_steps=1, game_steps=1, batch_size=2, warmup_steps=0,
+                  heldout_games=0)
 """A build of seconds: the machinery, not a model that plays."""
 
 
@@ -75,7 +76,7 @@ def test_the_builder_builds_once_then_reuses(cache, capsys, monkeypatch, one_thr
     first = capsys.readouterr().err
     assert path == toy_model_dir(GAME, NAME, images="clevr_toy", settings=SMALL) and path.parent == cache / "toy-models"
     assert first.startswith(f"building toy model {NAME!r} for {GAME} once (") and f"into {path};" in first.splitlines()[0]
-    assert f"`vzframe model build-toy DIR --game {GAME} --images clevr_toy --caption-steps 1 --game-steps 1" in first
+    assert f"`vzframe model build-toy DIR --game {GAME} --images clevr_toy --look-steps 1 --caption-steps 1 --game-steps 1" in first
     stamp = json.loads((path / "vzframe-toy.json").read_text())
     assert stamp["game"] == GAME and stamp["image_source"] == "clevr_toy" and stamp["warm_start"]["game_steps"] == 1
     assert sorted(p.name for p in path.parent.iterdir()) == [path.name, f"{path.name}.lock"]  # no half-built leftovers

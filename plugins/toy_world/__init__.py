@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 MODEL_NAME = "toy-world"
 TOY_MODELS = "toy-models"
 """The cache folder (``$VZFRAME_CACHE``, else ``~/.cache/vzframe``) where games' toy models are built on first use."""
-DEFAULT_BUILD_TIME = "about 20 min on 2 CPU cores"
+DEFAULT_BUILD_TIME = "about 16 min on 2 idle CPU cores"
 """How long a build with the default ``WarmStart()`` takes."""
 
 
@@ -121,7 +121,7 @@ def _budget(settings: WarmStart | None) -> str:
 
 def _command(game: str, images: str | None, settings: WarmStart | None) -> str:
     """The ``build-toy`` command line that builds the same model (settings without a flag are left out)."""
-    flags = {"seed", "caption_steps", "game_steps", "heldout_games"}
+    flags = {"seed", "look_steps", "caption_steps", "game_steps", "heldout_games"}
     args = [f"--images {images}"] * bool(images) + [
         f"--{k.replace('_', '-')} {v}" for k, v in _changed(settings).items() if k in flags
     ]
@@ -147,7 +147,8 @@ def register_commands(model_subparsers) -> None:
         "build-toy",
         help="build a toy base model for a game with a teacher into DIR (defaults: at most 20 min on 2 CPU cores)",
         description=(
-            "Warm-start a 3.8 M-parameter Qwen2.5-VL on captions from the image source's describe(item), then on "
+            "Warm-start a 3.8 M-parameter Qwen2.5-VL: its vision tower on the kinds of thing the image source's "
+            "describe(item) names, then on captions from describe, then on "
             "the game's teacher playing whole games, and write its held-out figures (valid answers, true clues, "
             "the game's metrics, each with a standard error) into DIR/vzframe-toy.json. With the defaults the "
             "spy game's build takes at most 20 minutes on 2 CPU cores; the time grows with the steps. "
@@ -159,6 +160,8 @@ def register_commands(model_subparsers) -> None:
     toy.add_argument("--images", default=None,
                      help="image source that can describe its pictures (default: the game's, else clevr_toy)")
     toy.add_argument("--seed", type=int, default=WarmStart.seed)
+    toy.add_argument("--look-steps", type=int, default=WarmStart.look_steps,
+                     help="look-stage steps of 32 pictures (the vision tower alone)")
     toy.add_argument("--caption-steps", type=int, default=WarmStart.caption_steps, help="caption-stage steps of 16")
     toy.add_argument("--game-steps", type=int, default=WarmStart.game_steps, help="game-stage steps of 16")
     toy.add_argument("--heldout-games", type=int, default=WarmStart.heldout_games,
@@ -188,7 +191,8 @@ def _build_toy(args: argparse.Namespace) -> int:
     from plugins.toy_world.build import WarmStart, build_toy
 
     settings = WarmStart(
-        seed=args.seed, caption_steps=args.caption_steps, game_steps=args.game_steps, heldout_games=args.heldout_games
+        seed=args.seed, look_steps=args.look_steps, caption_steps=args.caption_steps, game_steps=args.game_steps,
+        heldout_games=args.heldout_games,
     )
     path = build_toy(args.dir, settings, game=args.game, images=args.images)
     stamp = json.loads((Path(path) / "vzframe-toy.json").read_text())

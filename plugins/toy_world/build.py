@@ -7,6 +7,9 @@ its pictures (``describe(item)``: ``clevr``, ``clevr_toy``, ``charts``). It make
 Qwen2.5-VL (``TOY_SHAPE``) with a tokenizer trained on the game's own text, then warm-starts
 it with plain supervised steps. No person writes a target:
 
+- **look stage** (``look_steps``): the vision tower alone learns which kinds of thing
+  ``describe`` names (a multi-label loss through a temporary head, ``look``), as a pretrained
+  VLM's vision encoder already knows them; the later stages leave it as it is;
 - **caption stage** (``caption_steps``): a short prompt (``CAPTION_PROMPT``) answered with what
   the source's ``describe`` lists, in its fixed order (a set, not a left-to-right scan): ``<think>I
   describe my picture.</think><answer>I see a red cube and a blue sphere.</answer>``; one picture
@@ -71,25 +74,36 @@ class WarmStart:
     """The warm-start budget, optimiser and held-out games (the defaults build the shipped spy model)."""
 
     seed: int = 0
-    caption_steps: int = 1100
-    game_steps: int = 260
+    look_steps: int = 1200
+    """Steps of the look stage (``look``): the vision tower learns which kinds of thing
+    ``describe`` names, before any text is trained."""
+    look_batch: int = 32
+    look_pool: int = 4000
+    """Pictures the look stage draws its batches from (encoded once)."""
+    caption_steps: int = 400
+    game_steps: int = 400
     batch_size: int = 16
     lr: float = 1e-3
     warmup_steps: int = 50
-    clue_share: float = 0.4
-    """Share of clue turns kept in game steps (turns of other stages are all kept): about half votes in the spy game."""
+    clue_share: float = 0.3
+    """Share of clue turns kept in game steps (turns of other stages are all kept): in the spy
+    game 2.4 clues to 3 votes a game."""
     vocab_size: int = 1536
     heldout_games: int = 128
     """Games played on held-out pictures at the end, for the figures in vzframe-toy.json (0: none)."""
     caption_replay: int = 4
     """In the game stage every ``caption_replay``-th step is a caption step (0: none), so the
-    game's targets do not wash out what the pictures taught: without it the spy build's
-    model forgot how to caption and its clues were true 23% of the time."""
+    game's targets do not wash out what the pictures taught. Needed when the vision tower
+    trains with the text (``look_steps=0``): a spy build without it forgot how to caption and
+    its clues were true 23% of the time. With the look stage the vision tower is kept and
+    the replays keep the language model's captions."""
 
     def __post_init__(self) -> None:
-        for name in ("caption_steps", "game_steps", "heldout_games", "warmup_steps", "caption_replay"):
+        for name in ("look_steps", "caption_steps", "game_steps", "heldout_games", "warmup_steps", "caption_replay"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"build-toy: {name} must be >= 0; got {getattr(self, name)}.")
+        if self.look_batch < 1 or self.look_pool < 1:
+            raise ConfigError(f"build-toy: look_batch and look_pool must be >= 1; got {self.look_batch}, {self.look_pool}.")
         if self.batch_size < 1 or not 0.0 <= self.clue_share <= 1.0:
             raise ConfigError(f"build-toy: batch_size must be >= 1 and clue_share in [0, 1]; got {self.batch_size}, {self.clue_share}.")
         if self.heldout_games == 1:
@@ -289,7 +303,8 @@ def build_toy(
         model = AutoModelForImageTextToText.from_pretrained(tmp, dtype=torch.float32)
         log(f"toy model for game {world.game_name!r} on {world.images!r} pictures: "
             f"{sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters")
-        history = supervised(model, processor, settings, world, log=log, seconds=seconds)
+        history = look(model, processor, settings, world, log=log, seconds=seconds)
+        history += supervised(model, processor, settings, world, log=log, seconds=seconds)
         model.to(torch.bfloat16).save_pretrained(tmp)
         stamp: dict[str, Any] = {
             "kind": "toy-world", "game": world.plugin, "game_name": world.game_name, "image_source": world.images,
@@ -308,6 +323,76 @@ def build_toy(
     return out_dir
 
 
+def look(
+    model: Any, processor: Any, s: WarmStart, world: ToyWorld, *,
+    log: Callable[[str], None] = print, seconds: dict[str, float] | None = None,
+) -> list[dict]:  # fmt: skip
+    """The look stage: ``look_steps`` steps that teach the vision tower alone which kinds of
+    thing the source's ``describe`` names, as a pretrained VLM's vision encoder already knows
+    them. A temporary linear head scores every phrase at every image token; a picture's score
+    for a phrase is the log-sum-exp over its tokens (some token must show it), trained with
+    binary cross-entropy against the phrases ``describe`` lists (blank pictures, one in ten,
+    list none). The head is dropped afterwards; the language model is not touched.
+
+    Captions alone teach this slowly: after 500 caption steps a model named the right colour
+    98% of the time but the right shape no better than chance (its captions were 41% true);
+    1000 look steps alone reach 82% (the top-k phrases of held-out pictures). Pictures come
+    from a pool of ``look_pool`` (seeded ``seed + 30_000``), encoded once."""
+    import torch
+    from PIL import Image
+
+    if not s.look_steps:
+        return []
+    t_stage = time.perf_counter()
+    source, rng = world.source(s.seed + 30_000), random.Random(f"look:{s.seed}")
+    pool = []
+    for index in range(min(s.look_pool, s.look_steps * s.look_batch)):
+        item = source.get(index)
+        pool.append(((), Image.new("RGB", item.image.size, "#ffffff")) if rng.random() < 0.1 else (tuple(source.describe(item)), item.image))
+    vocabulary = sorted({phrase for phrases, _ in pool for phrase in phrases})
+    if not vocabulary:
+        raise ConfigError(f"build-toy: image source {world.images!r} described none of {len(pool)} pictures; its describe(item) must name what a picture shows.")
+    column = {phrase: k for k, phrase in enumerate(vocabulary)}
+    visual = model.model.visual
+    merge = visual.spatial_merge_size**2
+    encoded = []  # (pixel values as float16, grid, target) per picture
+    for start in range(0, len(pool), 64):
+        chunk = pool[start : start + 64]
+        x = processor.image_processor(images=[image for _, image in chunk], return_tensors="pt")
+        sizes = x["image_grid_thw"].prod(-1).tolist()
+        for (phrases, _), pixels, grid in zip(chunk, x["pixel_values"].split(sizes), x["image_grid_thw"]):
+            target = torch.zeros(len(vocabulary))
+            target[[column[p] for p in phrases]] = 1.0
+            encoded.append((pixels.half(), grid, target))
+    head = torch.nn.Linear(visual.config.out_hidden_size, len(vocabulary))
+    params = [*visual.parameters(), *head.parameters()]
+    optimizer = torch.optim.AdamW(params, lr=s.lr, weight_decay=0.01, betas=(0.9, 0.98))
+    shape = lambda i: min(1.0, (i + 1) / max(s.warmup_steps, 1)) * (0.55 + 0.45 * math.cos(math.pi * i / s.look_steps))  # noqa: E731
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, shape)
+    history, running = [], 0.0
+    visual.train()
+    for step in range(s.look_steps):
+        batch = rng.sample(encoded, min(s.look_batch, len(encoded)))
+        grids = torch.stack([grid for _, grid, _ in batch])
+        tokens = visual(torch.cat([pixels for pixels, _, _ in batch]).float(), grid_thw=grids).pooler_output
+        scores = torch.stack([t.logsumexp(0) for t in head(tokens).split((grids.prod(-1) // merge).tolist())])
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(scores, torch.stack([t for _, _, t in batch]))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        optimizer.step()
+        schedule.step()
+        running += loss.item()
+        if (step + 1) % 50 == 0 or step + 1 == s.look_steps:
+            n = (step % 50) + 1
+            history.append({"stage": "look", "step": step + 1, "loss": round(running / n, 4)})
+            log(f"warm-start look step {step + 1}/{s.look_steps}: loss {running / n:.3f} ({time.perf_counter() - t_stage:.0f} s)")
+            running = 0.0
+    if seconds is not None:
+        seconds["look"] = round(time.perf_counter() - t_stage, 1)
+    return history
+
+
 def supervised(
     model: Any, processor: Any, s: WarmStart, world: ToyWorld, *,
     log: Callable[[str], None] = print, seconds: dict[str, float] | None = None,
@@ -322,7 +407,10 @@ def supervised(
 
     tokenizer = processor.tokenizer
     end = tokenizer.convert_tokens_to_ids("<|im_end|>")
-    optimizer = torch.optim.AdamW(model.parameters(), lr=s.lr, weight_decay=0.01, betas=(0.9, 0.98))
+    visual = model.model.visual
+    visual.requires_grad_(not s.look_steps)  # what the look stage taught stays: text steps would wash it out
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trainable, lr=s.lr, weight_decay=0.01, betas=(0.9, 0.98))
     captions = caption_examples(world, s.seed)  # one stream: game-stage replays continue it
     stages = (
         ("caption", lambda: captions, s.caption_steps),
@@ -346,7 +434,7 @@ def supervised(
             loss = -(completion_logprobs(model, batch) * mask).sum() / mask.sum()
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            torch.nn.utils.clip_grad_norm_(trainable, 1.0)
             optimizer.step()
             schedule.step()
             running += loss.item()
@@ -357,5 +445,6 @@ def supervised(
                 running = 0.0
         if seconds is not None:
             seconds[stage] = round(time.perf_counter() - t_stage, 1)
+    visual.requires_grad_(True)
     model.eval()
     return history
