@@ -323,6 +323,35 @@ def build_toy(
     return out_dir
 
 
+def train_stage(
+    stage: str, steps: int, loss_of_step: Callable[[int], Any], optimizer: Any, params: list, s: WarmStart, *,
+    log: Callable[[str], None], t0: float,
+) -> list[dict]:  # fmt: skip
+    """``steps`` optimizer steps on ``loss_of_step(step)``, the stage's own schedule (a linear
+    warm-up over ``s.warmup_steps``, then a cosine decay to 0.55 of ``s.lr`` over the stage)
+    and gradients clipped to norm 1 over ``params``. Returns the mean loss of every 50 steps
+    (and of the last few), as logged with the seconds since ``t0``."""
+    import torch
+
+    shape = lambda i: min(1.0, (i + 1) / max(s.warmup_steps, 1)) * (0.55 + 0.45 * math.cos(math.pi * i / max(steps, 1)))  # noqa: E731
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, shape)
+    history, running = [], 0.0
+    for step in range(steps):
+        loss = loss_of_step(step)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        optimizer.step()
+        schedule.step()
+        running += loss.item()
+        if (step + 1) % 50 == 0 or step + 1 == steps:
+            n = (step % 50) + 1
+            history.append({"stage": stage, "step": step + 1, "loss": round(running / n, 4)})
+            log(f"warm-start {stage} step {step + 1}/{steps}: loss {running / n:.3f} ({time.perf_counter() - t0:.0f} s)")
+            running = 0.0
+    return history
+
+
 def look(
     model: Any, processor: Any, s: WarmStart, world: ToyWorld, *,
     log: Callable[[str], None] = print, seconds: dict[str, float] | None = None,
@@ -367,27 +396,16 @@ def look(
     head = torch.nn.Linear(visual.config.out_hidden_size, len(vocabulary))
     params = [*visual.parameters(), *head.parameters()]
     optimizer = torch.optim.AdamW(params, lr=s.lr, weight_decay=0.01, betas=(0.9, 0.98))
-    shape = lambda i: min(1.0, (i + 1) / max(s.warmup_steps, 1)) * (0.55 + 0.45 * math.cos(math.pi * i / s.look_steps))  # noqa: E731
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, shape)
-    history, running = [], 0.0
-    visual.train()
-    for step in range(s.look_steps):
+
+    def loss_of_step(step: int) -> Any:
         batch = rng.sample(encoded, min(s.look_batch, len(encoded)))
         grids = torch.stack([grid for _, grid, _ in batch])
         tokens = visual(torch.cat([pixels for pixels, _, _ in batch]).float(), grid_thw=grids).pooler_output
         scores = torch.stack([t.logsumexp(0) for t in head(tokens).split((grids.prod(-1) // merge).tolist())])
-        loss = torch.nn.functional.binary_cross_entropy_with_logits(scores, torch.stack([t for _, _, t in batch]))
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        optimizer.step()
-        schedule.step()
-        running += loss.item()
-        if (step + 1) % 50 == 0 or step + 1 == s.look_steps:
-            n = (step % 50) + 1
-            history.append({"stage": "look", "step": step + 1, "loss": round(running / n, 4)})
-            log(f"warm-start look step {step + 1}/{s.look_steps}: loss {running / n:.3f} ({time.perf_counter() - t_stage:.0f} s)")
-            running = 0.0
+        return torch.nn.functional.binary_cross_entropy_with_logits(scores, torch.stack([t for _, _, t in batch]))
+
+    visual.train()
+    history = train_stage("look", s.look_steps, loss_of_step, optimizer, params, s, log=log, t0=t_stage)
     if seconds is not None:
         seconds["look"] = round(time.perf_counter() - t_stage, 1)
     return history
@@ -397,9 +415,9 @@ def supervised(
     model: Any, processor: Any, s: WarmStart, world: ToyWorld, *,
     log: Callable[[str], None] = print, seconds: dict[str, float] | None = None,
 ) -> list[dict]:  # fmt: skip
-    """Caption steps, then game steps: AdamW on the mean token NLL of the targets; each stage
-    warms up linearly and decays by a cosine to a tenth. Returns the loss every 50 steps;
-    adds each stage's seconds to ``seconds``."""
+    """Caption steps, then game steps: AdamW on the mean token NLL of the targets, each stage
+    with its own schedule (``train_stage``); the vision tower is frozen when the look stage
+    ran. Returns the loss every 50 steps; adds each stage's seconds to ``seconds``."""
     import torch
 
     from vzframe.train.loss import collate, completion_logprobs
@@ -422,27 +440,16 @@ def supervised(
         if not steps:
             continue
         stream, t_stage = make_stream(), time.perf_counter()
-        shape = lambda i, n=steps: min(1.0, (i + 1) / max(s.warmup_steps, 1)) * (0.55 + 0.45 * math.cos(math.pi * i / max(n, 1)))  # noqa: E731
-        schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, shape)
-        running = 0.0
-        for step in range(steps):
+
+        def loss_of_step(step: int, stage: str = stage, stream: Iterator = stream) -> Any:
             replay = stage == "game" and s.caption_replay and step % s.caption_replay == s.caption_replay - 1
             pairs = [next(captions if replay else stream) for _ in range(s.batch_size)]
             samples = [Sample(obs, (*tokenizer.encode(t, add_special_tokens=False), end), 1.0, 0, 0) for obs, t in pairs]
             batch = collate(processor, samples, tokenizer.pad_token_id)
             mask = batch["completion_mask"].float()
-            loss = -(completion_logprobs(model, batch) * mask).sum() / mask.sum()
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(trainable, 1.0)
-            optimizer.step()
-            schedule.step()
-            running += loss.item()
-            if (step + 1) % 50 == 0 or step + 1 == steps:
-                n = (step % 50) + 1
-                history.append({"stage": stage, "step": step + 1, "loss": round(running / n, 4)})
-                log(f"warm-start {stage} step {step + 1}/{steps}: loss {running / n:.3f} ({time.perf_counter() - t0:.0f} s)")
-                running = 0.0
+            return -(completion_logprobs(model, batch) * mask).sum() / mask.sum()
+
+        history += train_stage(stage, steps, loss_of_step, optimizer, trainable, s, log=log, t0=t0)
         if seconds is not None:
             seconds[stage] = round(time.perf_counter() - t_stage, 1)
     visual.requires_grad_(True)
