@@ -21,11 +21,14 @@ ROOT = Path(__file__).resolve().parents[1]
 class Recording:
     """An engine that answers with its own name and records each call (routing logic only)."""
 
-    def __init__(self, name):
-        self.name, self.calls = name, []
+    per_request_seeds = True
 
-    def generate(self, observations):
+    def __init__(self, name):
+        self.name, self.calls, self.seeds = name, [], []
+
+    def generate(self, observations, seeds=None):
         self.calls.append([o.player for o in observations])
+        self.seeds.append(seeds)
         return [Generation(f"{self.name}:{o.player}", (1,), 1) for o in observations]
 
 
@@ -38,6 +41,16 @@ def test_role_router_sends_each_role_to_its_engine_in_one_call_and_keeps_order()
     assert base.calls == [[0, 2, 3]] and trained.calls == [[1, 4]]
 
 
+def test_role_router_hands_each_request_its_own_seed():
+    """A seat's sampling seed goes with its request to whichever engine plays it."""
+    base, trained = Recording("base"), Recording("trained")
+    observations = [Observation(i, role, "clue", ()) for i, role in enumerate(["citizen", "spy", "citizen"])]
+    router = RoleRouter({"spy": trained}, base)
+    assert router.per_request_seeds
+    router.generate(observations, seeds=[10, 11, 12])
+    assert base.seeds == [[10, 12]] and trained.seeds == [[11]]
+
+
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     out = tmp_path_factory.mktemp("eval") / "run"
@@ -46,6 +59,30 @@ def run(tmp_path_factory):
     result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     return out
+
+
+@pytest.fixture(scope="module")
+def unchanged_run(tmp_path_factory):
+    """A run whose checkpoint is its base model, as far as float32 can tell (lr 1e-30)."""
+    out = tmp_path_factory.mktemp("eval-self") / "run"
+    cmd = [sys.executable, "-m", "vzframe", "run", "games.spy", "schedulers.hysteresis", "steps=1", "games_per_step=2",
+           "checkpoint_every=1", "rollout.max_new_tokens=8", "train.lr=1e-30", f"output_dir={out}", "--quiet"]
+    result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return out
+
+
+def test_a_run_evaluated_against_itself_scores_the_same_in_every_matchup(unchanged_run):
+    """Common random numbers: every request is sampled from its own seed, whichever model plays
+    the other seats, so an unchanged model plays exactly the base's games in every matchup."""
+    report = evaluate(unchanged_run, games=8, seed=21)
+    assert report["matchups"]["trained spy"] == report["matchups"]["base"] == report["matchups"]["trained citizen"]
+    completions = defaultdict(list)
+    for line in (unchanged_run / "eval-step-1.episodes.jsonl").read_text().splitlines():
+        row = json.loads(line)
+        completions[row["matchup"]].append([t["completion"] for t in row["turns"]])
+    assert completions["base"] == completions["trained spy"] == completions["trained citizen"]
+    assert len({c for game in completions["base"] for c in game}) > 8  # sampled, varied text, not one answer
 
 
 def test_eval_plays_the_same_seeded_games_in_every_matchup(run):

@@ -7,7 +7,7 @@ from transformers import AutoModelForImageTextToText
 from tests.conftest import make_image
 from vzframe.config import RolloutConfig
 from vzframe.rollout import encode
-from vzframe.rollout.hf import HFEngine, vision_token_ids
+from vzframe.rollout.hf import HFEngine, SeededSampling, vision_token_ids
 from vzframe.types import Observation
 
 
@@ -120,3 +120,31 @@ def test_the_trainer_reuses_rollouts_encoding_exactly(model, tiny_processor):
         assert reused.keys() == fresh.keys()
         for key in fresh:
             assert torch.equal(reused[key], fresh[key]), (order, key)
+
+
+def test_a_sampled_completion_depends_on_its_seed_not_on_its_batch(model, tiny_processor):
+    """Each row samples from its own seeded generator: alone, batched with others or in
+    another order, an observation with the same seed gets the same completion."""
+    engine = HFEngine(model, tiny_processor, RolloutConfig(temperature=1.0, max_new_tokens=12))
+    obs = [observation(0, "Describe."), observation(1, "Describe the picture in one sentence, please, player."), observation(2, "Hi")]
+    batched = [g.token_ids for g in engine.generate(obs, seeds=[11, 12, 13])]
+    alone = [engine.generate([o], seeds=[s])[0].token_ids for o, s in zip(obs, [11, 12, 13])]
+    reordered = [g.token_ids for g in engine.generate(obs[::-1], seeds=[13, 12, 11])][::-1]
+    assert batched == alone == reordered
+    assert engine.generate(obs[:1], seeds=[99])[0].token_ids != batched[0]  # another seed, another draw
+
+
+def test_seeded_sampling_draws_from_the_tempered_top_p_softmax():
+    """The Gumbel-max draw matches the distribution ``do_sample`` samples from: over 8000
+    seeds each token's frequency is within 4 standard errors of its probability, and a
+    token outside the top-p nucleus is never drawn."""
+    logits = torch.tensor([[2.0, 1.0, 0.5, 0.0, -1.0, -8.0]])
+    temperature, top_p, n = 0.7, 0.95, 8000
+    probs = torch.softmax(logits[0] / temperature, dim=0)
+    nucleus = int((torch.cumsum(probs, 0) < top_p).sum()) + 1  # the most likely tokens that reach top_p
+    kept = probs[:nucleus] / probs[:nucleus].sum()
+    scores = SeededSampling(range(n), temperature, top_p)(torch.zeros(n, 1, dtype=torch.long), logits.repeat(n, 1))
+    counts = torch.bincount(scores.argmax(dim=1), minlength=6).double() / n
+    assert counts[nucleus:].sum() == 0 and nucleus < 6
+    se = (kept * (1 - kept) / n).sqrt()
+    assert ((counts[:nucleus] - kept).abs() < 4 * se).all(), (counts, kept)

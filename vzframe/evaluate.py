@@ -33,19 +33,24 @@ from vzframe.types import Observation
 
 class RoleRouter:
     """A rollout engine that sends each observation to the engine of its player's role
-    (``engines[role]``, else ``default``), one batched call per engine."""
+    (``engines[role]``, else ``default``), one batched call per engine. Each request keeps
+    the sampling seed ``play`` gave it, so a seat samples the same way whichever model plays
+    the other seats (common random numbers across matchups)."""
 
     def __init__(self, engines: dict[str, Any], default: Any) -> None:
         self.engines, self.default = engines, default
+        self.per_request_seeds = all(getattr(e, "per_request_seeds", False) for e in (*engines.values(), default))
 
-    def generate(self, observations: Sequence[Observation]) -> list[Generation]:
+    def generate(self, observations: Sequence[Observation], seeds: Sequence[int] | None = None) -> list[Generation]:
         routed: dict[int, tuple[Any, list[int]]] = {}
         for i, obs in enumerate(observations):
             engine = self.engines.get(obs.role, self.default)
             routed.setdefault(id(engine), (engine, []))[1].append(i)
         out: list[Generation | None] = [None] * len(observations)
         for engine, indices in routed.values():
-            for i, gen in zip(indices, engine.generate([observations[i] for i in indices])):
+            batch = [observations[i] for i in indices]
+            generated = engine.generate(batch) if seeds is None else engine.generate(batch, seeds=[seeds[i] for i in indices])
+            for i, gen in zip(indices, generated):
                 out[i] = gen
         return out  # type: ignore[return-value]
 
@@ -53,12 +58,9 @@ class RoleRouter:
 def evaluate(run_dir: str | Path, *, games: int = 64, seed: int = 1000, step: int | None = None) -> dict[str, Any]:
     """Play the matchups (module docstring) on ``games`` games seeded from ``seed``; write
     ``RUN_DIR/eval-step-N.json`` (returned) and every game to ``eval-step-N.episodes.jsonl``."""
-    import torch
-
     from vzframe import checkpoint
     from vzframe.config import load_config
     from vzframe.rollout.hf import HFEngine
-    from vzframe.rollout.play import ImageCursor, derive_seed, play
     from vzframe.runtime import resolve, resolve_model
     from vzframe.train.trainer import load_model, quiet_libraries
 
@@ -77,13 +79,9 @@ def evaluate(run_dir: str | Path, *, games: int = 64, seed: int = 1000, step: in
     processor = AutoProcessor.from_pretrained(base_path)
     base = HFEngine(load_model(base_path, bf16=False).eval(), processor, config.rollout)
     trained = HFEngine(load_model(str(ckpt.path / "model"), bf16=False).eval(), processor, config.rollout)
-    source = type(setup.image_source)(setup.image_source.config, seed=seed)
 
     def matchup(engines: dict[str, Any]) -> tuple[dict[str, float], dict[str, float], list[Any]]:
-        torch.manual_seed(seed)
-        cursor = ImageCursor(source, rank=0, world=1)
-        live = [setup.game_cls(setup.game_config, seed=derive_seed(seed, 0, 0, i), images=cursor.draw) for i in range(games)]
-        episodes = play(live, RoleRouter(engines, base)).episodes
+        episodes = play_matchup(setup, engines, base, games=games, seed=seed)
         measure = functools.partial(game_metrics, setup.pm)
         return measure(episodes), jackknife_se(measure, episodes), episodes
 
@@ -117,6 +115,22 @@ def evaluate(run_dir: str | Path, *, games: int = 64, seed: int = 1000, step: in
             for e in episodes:
                 f.write(json.dumps({"matchup": name, **e.to_dict()}) + "\n")
     return report
+
+
+def play_matchup(setup: Any, engines: dict[str, Any], default: Any, *, games: int, seed: int) -> list[Any]:
+    """``games`` games of a resolved run ``setup``, seeded from ``seed``, on pictures of its
+    image source re-seeded with ``seed``: each role played by ``engines[role]``, else by
+    ``default``. The same games, pictures and sampling seeds for any engines, so matchups
+    compare on common random numbers."""
+    import torch
+
+    from vzframe.rollout.play import ImageCursor, derive_seed, play
+
+    source = type(setup.image_source)(setup.image_source.config, seed=seed)
+    torch.manual_seed(seed)
+    cursor = ImageCursor(source, rank=0, world=1)
+    live = [setup.game_cls(setup.game_config, seed=derive_seed(seed, 0, 0, i), images=cursor.draw) for i in range(games)]
+    return play(live, RoleRouter(engines, default)).episodes
 
 
 def game_metrics(pm: Any, episodes: Sequence[Any]) -> dict[str, float]:

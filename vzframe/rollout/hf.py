@@ -1,6 +1,10 @@
 """Rollout with Hugging Face ``generate`` on the training model itself: the observations of
 every live game of a tick go through one batched, left-padded call, so weights never need
-copying (``sync_weights`` is a no-op)."""
+copying (``sync_weights`` is a no-op).
+
+Sampling is seeded per request, as vLLM's is: every row of a batch draws its own noise from its
+own generator (``SeededSampling``), so a completion depends on its observation and its seed,
+not on which other observations share the batch or which engine plays the other seats."""
 
 from __future__ import annotations
 
@@ -15,6 +19,9 @@ from vzframe.types import Observation
 
 
 class HFEngine:
+    per_request_seeds = True
+    """``generate`` takes one sampling seed per observation (``play`` gives ``request_seed``'s)."""
+
     def __init__(self, model: Any, processor: Any, config: Any) -> None:
         self.model = model
         self.processor = processor
@@ -34,9 +41,13 @@ class HFEngine:
         pass
 
     @torch.no_grad()
-    def generate(self, observations: Sequence[Observation]) -> list[Generation]:
+    def generate(self, observations: Sequence[Observation], seeds: Sequence[int] | None = None) -> list[Generation]:
+        """One batched call; ``seeds`` (one per observation) default to draws of torch's
+        generator, which the runtime seeds every step."""
         if not observations:
             return []
+        if seeds is None:
+            seeds = torch.randint(0, 2**31 - 1, (len(observations),)).tolist()
         encoded = encode(self.processor, observations)
         prompts = split_encoding(encoded, observations)  # kept on the CPU for the trainer
         inputs = encoded.to(self.model.device)
@@ -47,10 +58,9 @@ class HFEngine:
             out = self.model.generate(
                 **inputs,
                 max_new_tokens=self.config.max_new_tokens,
-                do_sample=sampling,
-                temperature=self.config.temperature if sampling else None,
-                top_p=self.config.top_p if sampling else None,
-                top_k=0 if sampling else None,
+                do_sample=False,  # sampling, when on, is SeededSampling's noise and the argmax
+                logits_processor=[SeededSampling(seeds, self.config.temperature, self.config.top_p)] if sampling else None,
+                temperature=None, top_p=None, top_k=None,
                 eos_token_id=self.eos_id,
                 pad_token_id=self.pad_id,
                 suppress_tokens=self.suppress or None,
@@ -64,6 +74,32 @@ class HFEngine:
             text = self.processor.tokenizer.decode(ids, skip_special_tokens=True)
             results.append(Generation(text=text, token_ids=tuple(ids), prompt_tokens=int(n_prompt), prompt=prompt))
         return results
+
+
+class SeededSampling:
+    """A logits processor that samples each row from its own seeded generator by the
+    Gumbel-max trick: with ``do_sample=False`` the argmax of ``logits / temperature`` (top-p
+    filtered) plus Gumbel noise is a draw from the softmax, exactly as ``do_sample=True``
+    would draw it. Row ``i``'s noise at every step comes from a generator seeded ``seeds[i]``,
+    so its completion is the same in any batch."""
+
+    def __init__(self, seeds: Sequence[int], temperature: float, top_p: float) -> None:
+        from transformers.generation.logits_process import TemperatureLogitsWarper, TopPLogitsWarper
+
+        self.seeds = list(seeds)
+        self.generators: list[torch.Generator] = []
+        self.warpers = [TemperatureLogitsWarper(temperature)] + [TopPLogitsWarper(top_p)] * (top_p < 1.0)
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        if not self.generators:  # on the logits' device, at the first step
+            self.generators = [torch.Generator(device=scores.device).manual_seed(s) for s in self.seeds]
+        scores = scores.float()
+        for warp in self.warpers:
+            scores = warp(input_ids, scores)
+        rows, vocab = scores.shape
+        uniform = torch.stack([torch.rand(vocab, generator=g, device=scores.device) for g in self.generators])
+        tiny = torch.finfo(uniform.dtype).tiny
+        return scores - torch.log(-torch.log(uniform.clamp(tiny, 1.0 - 1e-7)))
 
 
 def vision_token_ids(config: Any) -> list[int]:
