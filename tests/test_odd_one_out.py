@@ -239,6 +239,15 @@ def test_metrics():
     assert games.odd_one_out.metrics([]) is None
 
 
+def test_game_outcome_the_common_players_win_when_the_odd_one_is_found():
+    pm = make_plugin_manager(["games.odd_one_out"])
+    found, unsure = make(7), make(8)
+    play(found, votes=lambda odd, p: f"<answer>{odd}</answer>")
+    play(unsure)
+    assert [r for r in pm.hook.game_outcome(episode=found.episode()) if r] == [{"odd": 0.0, "common": 1.0}]
+    assert [r for r in pm.hook.game_outcome(episode=unsure.episode()) if r] == [{"odd": 1.0, "common": 0.0}]
+
+
 def test_register_games_and_collect_metrics_hooks():
     registry = build_registry(make_plugin_manager(["games.odd_one_out"]))
     assert registry.games == {"odd_one_out": OddOneOutGame}

@@ -331,6 +331,23 @@ def test_spy_not_caught_on_tie():
     assert games.spy.metrics([tie])["spy_caught"] == 0.0
 
 
+def test_game_outcome_citizens_win_when_the_spy_is_caught_and_the_spy_on_a_tie():
+    """The ``game_outcome`` hook (what ``vzframe league`` rates from) agrees with ``spy_caught``."""
+    pm = pluggy.PluginManager("vzframe")
+    pm.add_hookspecs(hookspecs)
+    pm.register(games.spy, name="games.spy")
+    _, caught = scripted_episode(lambda spy, voters: {p: f"<answer>{spy}</answer>" for p in voters})
+
+    def tied(spy, voters):
+        a, b, c = voters
+        return {a: f"<answer>{b}</answer>", b: f"<answer>{spy}</answer>", c: "<answer>N/A</answer>"}
+
+    _, tie = scripted_episode(tied)
+    assert pm.hook.game_outcome(episode=caught) == [{"spy": 0.0, "citizen": 1.0, "judge": 1.0}]
+    assert pm.hook.game_outcome(episode=tie) == [{"spy": 1.0, "citizen": 0.0, "judge": 0.0}]
+    assert pm.hook.game_outcome(episode=Episode("other", 0, (), ())) == []  # None: not this plugin's game
+
+
 def test_hooks_register_and_collect():
     pm = pluggy.PluginManager("vzframe")
     pm.add_hookspecs(hookspecs)

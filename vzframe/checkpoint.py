@@ -211,6 +211,18 @@ def verify(path: Path) -> Checkpoint:
     return Checkpoint(path, step, state)
 
 
+def intact(out: Path) -> list[Checkpoint]:
+    """Every checkpoint of the run in ``out`` that verifies against its manifest, oldest first
+    (damaged ones are left out)."""
+    found = []
+    for path in reversed(_step_dirs(checkpoint_root(out))):
+        try:
+            found.append(verify(path))
+        except DamagedCheckpoint:
+            continue
+    return found
+
+
 def latest(out: Path, *, step: int | None = None, load: Callable[[Checkpoint], None] | None = None) -> Checkpoint | None:
     """The newest intact checkpoint (or the one of ``step``); None when the run has none.
 

@@ -64,3 +64,10 @@ def on_phase_change(step: int, old: str, new: str) -> None:
 @hookspec
 def collect_metrics(episodes) -> dict[str, float] | None:
     """Return metrics of this step's episodes (e.g. ``acc``, ``na``); results are merged."""
+
+
+@hookspec
+def game_outcome(episode) -> dict[str, float] | None:
+    """Who won one finished game of your game: each role's result in [0, 1] (1 won, 0 lost,
+    0.5 a draw), e.g. ``{"spy": 0.0, "citizen": 1.0}``; None for another plugin's game.
+    ``vzframe league`` rates models from it."""

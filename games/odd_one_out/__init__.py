@@ -3,7 +3,8 @@ README.md).
 
 Load it with ``vzframe run games.odd_one_out``; it registers the game ``odd_one_out``, the
 reward functions ``odd.vote`` and ``odd.clue``, the metrics ``acc``, ``na``, ``invalid``,
-``odd_found``, ``odd_self_found`` and ``clue_valid``, and its default model
+``odd_found``, ``odd_self_found`` and ``clue_valid``, each game's outcome (``game_outcome``),
+and its default model
 ``toy-odd-one-out``: its toy-world model on ``clevr_toy``, built by the first run that loads it
 (``plugins.toy_world.toy_model_spec``).
 """
@@ -47,10 +48,7 @@ def metrics(episodes: Iterable[Episode]) -> dict[str, float] | None:
     if not games:
         return None
     decisions = [(t, e.info["odd"]) for e in games for t in e.turns_of("decision")]
-    found = 0
-    for e in games:
-        counts = Counter(t.action.value for t in e.turns_of("decision") if t.action.kind == "vote")
-        found += most_voted(counts, e.info["odd"])
+    found = sum(outcome(e)["common"] for e in games)
     self_found = sum(t.action.kind == "vote" and t.player == t.action.value == odd for t, odd in decisions)
     return {
         **vote_rates([(t.action, odd) for t, odd in decisions]),
@@ -63,3 +61,18 @@ def metrics(episodes: Iterable[Episode]) -> dict[str, float] | None:
 @hookimpl
 def collect_metrics(episodes) -> dict[str, float] | None:
     return metrics(episodes)
+
+
+def outcome(episode: Episode) -> dict[str, float] | None:
+    """The common players win when the odd player gets the most votes (its own vote for
+    itself included), the odd player otherwise; None for another game's episode."""
+    if episode.game != OddOneOutGame.name:
+        return None
+    counts = Counter(t.action.value for t in episode.turns_of("decision") if t.action.kind == "vote")
+    found = float(most_voted(counts, episode.info["odd"]))
+    return {"odd": 1.0 - found, "common": found}
+
+
+@hookimpl
+def game_outcome(episode) -> dict[str, float] | None:
+    return outcome(episode)

@@ -2,7 +2,8 @@
 
 Load it with ``vzframe run games.spy``; it registers the game ``spy``, the reward functions
 ``spy.vote``, ``spy.clue`` and ``spy.format``, and the metrics ``acc``, ``na``, ``invalid``,
-``spy_caught`` and ``clue_valid``.
+``spy_caught`` and ``clue_valid``, and each game's outcome (``game_outcome``: the citizens, and
+judges, win when the spy is caught).
 """
 
 from __future__ import annotations
@@ -36,13 +37,25 @@ def metrics(episodes: Iterable[Episode]) -> dict[str, float] | None:
     if not games:
         return None
     votes = [(t.action, e.info["spy"]) for e in games for t in e.turns_of("decision")]
-    caught = 0
-    for e in games:
-        counts = vote_counts((t.action for t in e.turns_of("decision")), num_players(e))
-        caught += most_voted(counts, e.info["spy"])
+    caught = sum(outcome(e)["citizen"] for e in games)
     return {**vote_rates(votes), "spy_caught": caught / len(games), "clue_valid": clue_valid(games)}
 
 
 @hookimpl
 def collect_metrics(episodes) -> dict[str, float] | None:
     return metrics(episodes)
+
+
+def outcome(episode: Episode) -> dict[str, float] | None:
+    """The citizens (and judges) win when the spy gets the most votes, the spy otherwise (a
+    tie for most votes does not catch it); None for another game's episode."""
+    if episode.game != SpyGame.name:
+        return None
+    counts = vote_counts((t.action for t in episode.turns_of("decision")), num_players(episode))
+    caught = float(most_voted(counts, episode.info["spy"]))
+    return {"spy": 1.0 - caught, "citizen": caught, "judge": caught}
+
+
+@hookimpl
+def game_outcome(episode) -> dict[str, float] | None:
+    return outcome(episode)

@@ -2,7 +2,8 @@
 
 Curves (the game's declared metrics, headline first, rewards and baselines per role, loss, KL,
 the scheduler's own statistics) with the phases shaded,
-the phase timeline with its switch points, the final figures, and browsable transcripts of
+the phase timeline with its switch points, the final figures, the league's ratings when
+``vzframe league`` has run, and browsable transcripts of
 the games of a chosen subset of steps, with the pictures each player saw.
 """
 
@@ -12,6 +13,7 @@ import argparse
 import time
 from pathlib import Path
 
+from plugins.league.league import league_html
 from plugins.report.charts import companions, figures_table, metric_charts, run_segments, series, switch_text, y_range_for
 from plugins.report.page import esc, page, printable, warnings_box
 from plugins.report.runs import Run, load_run
@@ -85,6 +87,7 @@ def build_report(run: Run, *, max_games: int = 40, steps: str = "", image_px: in
         + f'<div class="card">{timeline([("", segs)], colors=colors)}</div>'
         + f'<p class="switches">{switch_text(run)}</p>'
         + f'<h2>Curves</h2><div class="grid">{charts_html}</div>'
+        + league_html(run.path)
         + transcripts
     )
     phase_css = "\n".join(f".pager a.ph{i} {{ background: {c}; }}" for i, c in enumerate(colors.values()))
