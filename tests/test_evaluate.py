@@ -82,6 +82,7 @@ def test_a_run_evaluated_against_itself_scores_the_same_in_every_matchup(unchang
         row = json.loads(line)
         completions[row["matchup"]].append([t["completion"] for t in row["turns"]])
     assert completions["base"] == completions["trained spy"] == completions["trained citizen"]
+    assert all(se == 0.0 for m in ("trained spy", "trained citizen") for se in report["change_se"][m].values())
     assert len({c for game in completions["base"] for c in game}) > 8  # sampled, varied text, not one answer
 
 
@@ -106,6 +107,10 @@ def test_eval_plays_the_same_seeded_games_in_every_matchup(run):
     assert citizens["trained"] == report["matchups"]["trained citizen"]["acc"] and citizens["base"] == report["matchups"]["base"]["acc"]
     assert spy["base"] == report["matchups"]["base"]["spy_caught"] and spy["trained_se"] == report["stderr"]["trained spy"]["spy_caught"]
     assert len(report["headline"]) == 3 * 2  # acc, na, spy_caught, each with each role trained
+    # each change from base has a paired standard error (the same games in both matchups)
+    assert set(report["change_se"]) == {"trained citizen", "trained spy"}
+    for entry in report["headline"].values():
+        assert entry["change_se"] == report["change_se"][f"trained {entry['role']}"][entry["metric"]] >= 0.0
 
 
 def test_eval_is_reproducible(run):

@@ -11,8 +11,10 @@ opponents from the base model it started from. Matchups, all on the same games:
 Each matchup reports every metric the game's ``collect_metrics`` returns, with a standard error
 (jackknife over games: it holds for any metric, a rate over votes or a rate over games). The
 printed table shows the game's headline metrics (its ``metrics`` declaration) in every matchup
-beside the base model's; ``headline`` in the JSON holds each (headline metric, trained role)
-pair. For the spy game, citizen accuracy is ``acc`` with trained citizens and spy survival is
+beside the base model's, with the change from it and the change's paired standard error
+(``paired_se``: every matchup plays the same games with the same sampling seeds, so the
+change is measured game by game); ``headline`` in the JSON holds each (headline metric,
+trained role) pair. For the spy game, citizen accuracy is ``acc`` with trained citizens and spy survival is
 ``1 - spy_caught`` with a trained spy. Pictures come from the run's image source re-seeded with
 ``seed``, so they are not the pictures the run trained on.
 """
@@ -88,12 +90,14 @@ def evaluate(run_dir: str | Path, *, games: int = 64, seed: int = 1000, step: in
     results: dict[str, dict[str, float]] = {}
     stderr: dict[str, dict[str, float]] = {}
     played: dict[str, list[Any]] = {}
+    change_se: dict[str, dict[str, float]] = {}
     results["base"], stderr["base"], played["base"] = matchup({})
     acting = {t.role for e in played["base"] for t in e.turns}
     roles = [r.name for r in setup.game_cls.roles if r.name in acting] + sorted(acting - {r.name for r in setup.game_cls.roles})
     for role in roles:
         name = f"trained {role}"
         results[name], stderr[name], played[name] = matchup({role: trained})
+        change_se[name] = paired_se(functools.partial(game_metrics, setup.pm), played["base"], played[name])
     declared = {name: {"label": m.label, "headline": m.headline} for name, m in setup.game_cls.metrics.items()}
     report = {
         "run": str(run),
@@ -107,7 +111,8 @@ def evaluate(run_dir: str | Path, *, games: int = 64, seed: int = 1000, step: in
         "metrics": declared,
         "matchups": results,
         "stderr": stderr,
-        "headline": headline(results, stderr, declared, roles),
+        "change_se": change_se,
+        "headline": headline(results, stderr, declared, roles, change_se),
     }
     (run / f"eval-step-{ckpt.step}.json").write_text(json.dumps(report, indent=1))
     with open(run / f"eval-step-{ckpt.step}.episodes.jsonl", "w") as f:
@@ -171,14 +176,34 @@ def jackknife_se(measure: Callable[[Sequence[Any]], dict[str, float]], episodes:
     return out
 
 
+def paired_se(measure: Callable[[Sequence[Any]], dict[str, float]], base: Sequence[Any], trained: Sequence[Any]) -> dict[str, float]:
+    """The standard error of each metric's change from ``base`` to ``trained``, two plays of
+    the same games in the same order: the jackknife leaves one game out of both at once, so
+    what the games share (their pictures, the seats' sampling seeds) cancels out of the change.
+
+    >>> se = paired_se(lambda eps: {"m": sum(eps) / len(eps)}, [1, 0, 1, 1], [1, 1, 1, 1])
+    >>> round(se["m"], 4)  # the per-game changes [0, 1, 0, 0]: sd 0.5, over sqrt(4)
+    0.25
+    """
+    pairs = list(zip(base, trained, strict=True))
+
+    def change(some: Sequence[Any]) -> dict[str, float]:
+        before, after = measure([b for b, _ in some]), measure([t for _, t in some])
+        return {k: after[k] - before[k] for k in before.keys() & after.keys()}
+
+    return jackknife_se(change, pairs)
+
+
 def headline(
     results: dict[str, dict[str, float]],
     stderr: dict[str, dict[str, float]],
     declared: dict[str, dict[str, Any]],
     roles: Sequence[str],
+    change_se: dict[str, dict[str, float]] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Each headline metric with each role trained, beside the base model: ``"vote accuracy,
-    trained citizen": {metric, role, base, trained, base_se, trained_se}``."""
+    trained citizen": {metric, role, base, trained, base_se, trained_se, change_se}``
+    (``change_se``: the paired standard error of trained - base, from ``paired_se``)."""
     out = {}
     base, base_se = results.get("base", {}), stderr.get("base", {})
     for name, d in declared.items():
@@ -190,6 +215,7 @@ def headline(
                 out[f"{d['label']}, {matchup}"] = {
                     "metric": name, "role": role, "base": base[name], "trained": results[matchup][name],
                     "base_se": base_se.get(name, math.nan), "trained_se": stderr[matchup].get(name, math.nan),
+                    "change_se": (change_se or {}).get(matchup, {}).get(name, math.nan),
                 }  # fmt: skip
     return out
 
@@ -215,13 +241,17 @@ def print_report(report: dict[str, Any]) -> None:
         for name in names:
             value = report["matchups"][name].get(key, math.nan)
             se = report.get("stderr", {}).get(name, {}).get(key, math.nan)
-            change = f" ({value - base[key]:+.3f})" if name != "base" and key in base else ""
+            paired = report.get("change_se", {}).get(name, {}).get(key)
+            change = ""
+            if name != "base" and key in base:
+                change = f" ({value - base[key]:+.3f}" + (f" ± {paired:.3f})" if paired is not None else ")")
             cells.append(f"{value:.3f} ± {se:.3f}{change}")
         table.add_row(str(declared[key]["label"]), *cells)
     console.print(table, highlight=False)
     console.print(
         "trained ROLE: the trained model plays that role, the base model every other seat. ± one standard error "
-        "(jackknife over games); (+x) the change from base. The JSON file holds every metric.",
+        "(jackknife over games); (+x ± s) the change from base with its paired standard error (the same games, "
+        "left out of both at once). The JSON file holds every metric.",
         highlight=False,
         soft_wrap=True,
     )
