@@ -57,8 +57,8 @@ def test_the_targets_are_the_same_stream_for_a_seed():
 
 
 def test_the_look_stage_trains_the_vision_tower_and_later_stages_keep_it(tiny_model_dir, one_thread):
-    """The look stage changes the vision tower and nothing else; the caption and game stages
-    then train the language model and leave the vision tower as the look stage left it."""
+    """The look stage changes the vision tower and nothing else; the caption, game and fine
+    stages then train the language model and leave the vision tower as the look stage left it."""
     import torch
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
@@ -67,7 +67,8 @@ def test_the_look_stage_trains_the_vision_tower_and_later_stages_keep_it(tiny_mo
     world = toy_world("games.spy")
     processor = AutoProcessor.from_pretrained(tiny_model_dir)
     model = AutoModelForImageTextToText.from_pretrained(tiny_model_dir, dtype=torch.float32)
-    settings = WarmStart(look_steps=6, look_batch=4, look_pool=12, caption_steps=2, game_steps=2, batch_size=2, warmup_steps=0)
+    settings = WarmStart(look_steps=6, look_batch=4, look_pool=12, caption_steps=2, game_steps=2, batch_size=2, fine_steps=2,
+                         fine_batch=2, warmup_steps=0)  # fmt: skip
     state = lambda: {k: v.clone() for k, v in model.state_dict().items()}  # noqa: E731
     vision = lambda k: k.startswith("model.visual.")  # noqa: E731
     before = state()
@@ -129,16 +130,16 @@ def test_build_toy_command_writes_a_loadable_model_with_held_out_figures(tmp_pat
     from vzframe.cli import main
 
     out = tmp_path / "toy"
-    args = ["model", "build-toy", str(out), "--game", "games.spy", "--look-steps", "2", "--caption-steps", "2", "--game-steps", "2", "--heldout-games", "4"]
+    args = ["model", "build-toy", str(out), "--game", "games.spy", "--look-steps", "2", "--caption-steps", "2", "--game-steps", "2", "--fine-steps", "2", "--heldout-games", "4"]
     assert main(args) == 0
     printed = capsys.readouterr().out
     assert "held-out figures: 4 games of spy" in printed and f"model={out}" in printed
     assert not (out / "vzframe-tiny.json").exists()  # the directory has only the toy stamp
     stamp = json.loads((out / "vzframe-toy.json").read_text())
     assert stamp["game"] == "games.spy" and stamp["image_source"] == "clevr_toy"
-    assert (stamp["warm_start"]["caption_steps"], stamp["warm_start"]["game_steps"]) == (2, 2)
-    assert [h["stage"] for h in stamp["history"]] == ["look", "caption", "game"]
-    assert {"tokenizer", "look", "caption", "game", "heldout"} <= set(stamp["seconds"])
+    assert (stamp["warm_start"]["caption_steps"], stamp["warm_start"]["game_steps"], stamp["warm_start"]["fine_steps"]) == (2, 2, 2)
+    assert [h["stage"] for h in stamp["history"]] == ["look", "caption", "game", "fine"]
+    assert {"tokenizer", "look", "caption", "game", "fine", "heldout"} <= set(stamp["seconds"])
     heldout = stamp["heldout"]
     assert heldout["games"] == 4 and heldout["seed"] == HELDOUT_SEED and heldout["temperature"] == 0.8
     for player in ("model", "teacher"):
@@ -152,10 +153,10 @@ def test_build_toy_command_writes_a_loadable_model_with_held_out_figures(tmp_pat
 
 
 def test_the_plugin_template_game_is_learnable_with_its_teacher(tmp_path, template, tiny_model_dir, one_thread):
-    """A very small build (60 game steps of 16, no caption stage; about 1.5 minutes on 2 busy
+    """A very small build (60 game steps of 16, no other stage; about 1.5 minutes on 2 busy
     cores) against the random ``tiny`` model, on the same 32 held-out games. Measured: valid
     answers 0.92 ± 0.04 against 0.00 ± 0.00."""
-    settings = WarmStart(look_steps=0, caption_steps=0, game_steps=60, warmup_steps=5, clue_share=1.0, heldout_games=32)
+    settings = WarmStart(look_steps=0, caption_steps=0, game_steps=60, fine_steps=0, warmup_steps=5, clue_share=1.0, heldout_games=32)
     out = build_toy(tmp_path / "pick", settings, game=template, log=lambda _: None)
     built = json.loads((out / "vzframe-toy.json").read_text())["heldout"]
     tiny = heldout_figures(tiny_model_dir, game=template, games=32, teacher=False)

@@ -18,8 +18,8 @@ from plugins.toy_world.build import WarmStart
 from vzframe.plugins import build_registry, make_plugin_manager
 
 GAME, NAME = "games.odd_one_out", "toy-odd-one-out"
-SMALL = WarmStart(look_steps=1, look_batch=2, look_pool=2, caption_steps=1, game_steps=1, batch_size=2, warmup_steps=0,
-                  heldout_games=0)
+SMALL = WarmStart(look_steps=1, look_batch=2, look_pool=2, caption_steps=1, game_steps=1, batch_size=2, fine_steps=1,
+                  fine_batch=2, warmup_steps=0, heldout_games=0)
 """A build of seconds: the machinery, not a model that plays."""
 
 

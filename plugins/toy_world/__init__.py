@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 MODEL_NAME = "toy-world"
 TOY_MODELS = "toy-models"
 """The cache folder (``$VZFRAME_CACHE``, else ``~/.cache/vzframe``) where games' toy models are built on first use."""
-DEFAULT_BUILD_TIME = "about 16 min on 2 idle CPU cores"
+DEFAULT_BUILD_TIME = "about 18 min on 2 idle CPU cores"
 """How long a build with the default ``WarmStart()`` takes."""
 
 
@@ -121,7 +121,7 @@ def _budget(settings: WarmStart | None) -> str:
 
 def _command(game: str, images: str | None, settings: WarmStart | None) -> str:
     """The ``build-toy`` command line that builds the same model (settings without a flag are left out)."""
-    flags = {"seed", "look_steps", "caption_steps", "game_steps", "heldout_games"}
+    flags = {"seed", "look_steps", "caption_steps", "game_steps", "fine_steps", "heldout_games"}
     args = [f"--images {images}"] * bool(images) + [
         f"--{k.replace('_', '-')} {v}" for k, v in _changed(settings).items() if k in flags
     ]
@@ -164,6 +164,8 @@ def register_commands(model_subparsers) -> None:
                      help="look-stage steps of 32 pictures (the vision tower alone)")
     toy.add_argument("--caption-steps", type=int, default=WarmStart.caption_steps, help="caption-stage steps of 16")
     toy.add_argument("--game-steps", type=int, default=WarmStart.game_steps, help="game-stage steps of 16")
+    toy.add_argument("--fine-steps", type=int, default=WarmStart.fine_steps,
+                     help="fine-stage steps of 4 (the teacher's games again, at a lower learning rate)")
     toy.add_argument("--heldout-games", type=int, default=WarmStart.heldout_games,
                      help="held-out games played at the end for the figures (0: none)")
     toy.set_defaults(func=_build_toy)
@@ -192,7 +194,7 @@ def _build_toy(args: argparse.Namespace) -> int:
 
     settings = WarmStart(
         seed=args.seed, look_steps=args.look_steps, caption_steps=args.caption_steps, game_steps=args.game_steps,
-        heldout_games=args.heldout_games,
+        fine_steps=args.fine_steps, heldout_games=args.heldout_games,
     )
     path = build_toy(args.dir, settings, game=args.game, images=args.images)
     stamp = json.loads((Path(path) / "vzframe-toy.json").read_text())
