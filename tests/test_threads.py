@@ -51,7 +51,8 @@ def cli_threads(env: dict[str, str]) -> tuple[int, str]:
     ``main`` and imported torch only afterwards, as ``vzframe run`` does."""
     code = (
         "import os; from vzframe.cli import main; main(['run', '--help-config']); import torch; "
-        "print(torch.get_num_threads(), os.environ.get('OMP_WAIT_POLICY', 'default'), os.getloadavg()[0])"
+        "from vzframe.dist import busy_cores; "
+        "print(torch.get_num_threads(), os.environ.get('OMP_WAIT_POLICY', 'default'), busy_cores())"
     )
     clean = {k: v for k, v in os.environ.items() if k not in OMP_VARS}
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env={**clean, **env}, capture_output=True, text=True, timeout=120)
@@ -70,3 +71,19 @@ def test_cli_process_runs_with_the_policy(env, ranks):
     assert threads == expected.threads
     # the load the child saw when it chose may differ a little from the one it printed
     assert wait == (expected.wait_policy or "default") or (not env and wait in ("PASSIVE", "default"))
+
+
+@pytest.mark.skipif(not Path("/proc/stat").exists(), reason="busy_cores samples /proc/stat")
+def test_busy_cores_sees_a_process_computing_now():
+    from vzframe.dist import busy_cores
+
+    spin = subprocess.Popen([sys.executable, "-c", "import time\nend = time.time() + 5\nwhile time.time() < end: pass"])
+    try:
+        import time
+
+        time.sleep(0.5)  # let it start
+        busy = busy_cores(1.0)
+    finally:
+        spin.kill()
+        spin.wait()
+    assert 0.7 <= busy <= (os.cpu_count() or 1) + 0.01  # one whole core, as the kernel counts it now

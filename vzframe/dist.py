@@ -25,14 +25,14 @@ class ThreadPolicy(NamedTuple):
 
 
 BUSY_LOAD = 0.5
-"""A 1-minute load average from which, before a run starts, the host counts as shared: some
-other process is computing."""
+"""Cores busy with other processes (``busy_cores``) from which, when a run starts, the host
+counts as shared: some other process is computing."""
 
 
 def thread_policy(cpus: int, local_world: int, env: Mapping[str, str], load: float = 0.0) -> ThreadPolicy:
     """Threads per rank: the usable cores split evenly over the ranks on this host. Idle
     threads sleep (``PASSIVE``) when the host is shared: several ranks on it, or a load
-    average ``load`` of at least ``BUSY_LOAD`` when the run starts. An OpenMP thread spinning
+    ``load`` of at least ``BUSY_LOAD`` cores busy when the run starts (``busy_cores``). An OpenMP thread spinning
     at a barrier waits for a partner that is not scheduled, so with one of 2 cores taken,
     sleeping threads generated 2.8x faster; on an idle host they cost about a quarter of the
     speed (``bench/busy_core.py``), so there OpenMP's default stays. ``OMP_NUM_THREADS`` and
@@ -68,12 +68,39 @@ def local_world_size(env: Mapping[str, str] = os.environ) -> int:
     return 1
 
 
+def busy_cores(sample_s: float = 0.25) -> float:
+    """How many cores other processes keep busy now: the share of non-idle CPU time over
+    ``sample_s`` seconds in ``/proc/stat``, times the host's cores. This process sleeps
+    meanwhile, so it counts only the others. Not the load average: that still remembers a
+    job which ended half a minute ago, and would make an idle host look shared. Where
+    ``/proc/stat`` is missing, the 1-minute load average stands in."""
+    import time
+
+    def sample() -> tuple[int, int, int]:
+        with open("/proc/stat") as f:
+            lines = [line.split() for line in f.read().splitlines() if line.startswith("cpu")]
+        fields = [int(x) for x in lines[0][1:]]
+        idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+        return sum(fields[:8]), idle, len(lines) - 1  # guest time is already in user
+
+    try:
+        total0, idle0, cores = sample()
+        time.sleep(sample_s)
+        total1, idle1, _ = sample()
+    except (OSError, ValueError, IndexError):
+        return os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+    elapsed = total1 - total0
+    return 0.0 if elapsed <= 0 else cores * (elapsed - (idle1 - idle0)) / elapsed
+
+
 def configure_threads() -> ThreadPolicy:
     """Apply ``thread_policy`` to this process. OpenMP reads ``OMP_WAIT_POLICY`` once, when
     torch is first imported, so the CLI calls this before anything imports torch; called
     later (``train`` from Python), only the thread count still takes effect, and only when
     the user has not set ``OMP_NUM_THREADS``."""
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+    load = 0.0
+    if local_world_size() == 1 and "OMP_WAIT_POLICY" not in os.environ:  # only then does it matter
+        load = busy_cores()
     policy = thread_policy(usable_cpus(), local_world_size(), os.environ, load)
     chosen_here = "OMP_NUM_THREADS" not in os.environ
     os.environ.setdefault("OMP_NUM_THREADS", str(policy.threads))
