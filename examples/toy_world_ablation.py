@@ -1,19 +1,28 @@
-"""The toy world's ablation: Iterative-SPO (hysteresis) against clue-only and decision-only
-self-play, several seeds each, on the shipped toy base (docs/toy-world.md).
+"""The toy world's ablation: Iterative-SPO (hysteresis) against clue-only, decision-only and
+fixed alternation, several seeds each, on the shipped toy base (docs/toy-world.md).
 
-    python examples/toy_world_ablation.py --out runs/toy-ablation [--steps 80] [--seeds 0 1 2] [--jobs 2]
+    python examples/toy_world_ablation.py --out runs/toy-ablation [--steps 60] [--seeds 0 1 2] [--jobs 2]
 
-Every run is `vzframe run --config examples/toy-world.yaml plugins=[games.spy,schedulers.X]
-seed=S steps=N`, then `vzframe eval` on held-out games against frozen base opponents. A run that
-already finished is kept, one that was cut off is resumed, so the script can be restarted at
-any point. At the end: `vzframe compare` of every run (HTML, and SVG charts with --svg) and a
-table of held-out citizen accuracy and spy survival per scheduler, mean and spread over seeds.
+Every run is `vzframe run --config CONFIG` with `plugins: [games.spy, schedulers.X]`, `seed`,
+`steps` and `output_dir` set, and the YAML's `scheduler:` section kept only for the
+scheduler it was written for (hysteresis; the others have other keys). The config each run
+used is written beside it (`RUN.yaml`). Then `vzframe eval` plays the same held-out games
+(fixed eval seed) against frozen base opponents. A finished run is kept, a cut one resumed,
+so the script can be restarted at any point.
+
+At the end: `vzframe compare` of every run (HTML, and SVG charts with --svg), `ablation.json`
+(every run's figures) and `ablation.md`: per scheduler the mean and 95% confidence interval
+over seeds of each held-out change from base, then for every pair of schedulers the paired
+difference (same seed, same eval games), its 95% interval, and, where the interval holds 0,
+the number of seeds that would resolve it at the measured spread (80% power, 5% level).
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
+import math
 import os
 import statistics
 import subprocess
@@ -21,88 +30,148 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import yaml
+
 ROOT = Path(__file__).resolve().parents[1]
-SCHEDULERS = ("hysteresis", "clue_only", "decision_only")
+SCHEDULERS = ("hysteresis", "clue_only", "decision_only", "alternate")
+TUNED_FOR = "hysteresis"
+"""The scheduler whose keys the config's `scheduler:` section holds."""
+METRICS = {
+    "citizen_acc": "held-out vote accuracy, trained citizens vs the base spy",
+    "spy_survival": "held-out spy survival, the trained spy vs base citizens",
+}
+T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228}
+"""Student's t, two-sided 95%, by degrees of freedom (1.96 beyond)."""
 
 
-def vz(*args: str, threads: int) -> None:
+def vz(*args: str, threads: int, shared: bool) -> None:
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    if shared:  # jobs share the cores: an idle OpenMP thread must sleep, not spin (bench/RESULTS.md)
+        env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     cmd = [sys.executable, "-m", "vzframe", *args]
     result = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
     if result.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed:\n{result.stderr[-4000:]}")
 
 
-def one_run(out: Path, scheduler: str, seed: int, args: argparse.Namespace, threads: int) -> dict:
+def run_config(base: dict, scheduler: str, seed: int, steps: int, run: Path) -> dict:
+    config = {k: v for k, v in base.items() if k != "scheduler" or scheduler == TUNED_FOR}
+    game = next((p for p in base.get("plugins", []) if p.startswith("games.")), "games.spy")
+    return {**config, "plugins": [game, f"schedulers.{scheduler}"], "seed": seed, "steps": steps, "output_dir": str(run)}
+
+
+def one_run(out: Path, scheduler: str, seed: int, args: argparse.Namespace, base: dict, threads: int) -> dict:
     run = out / f"{scheduler}-seed{seed}"
     metrics = run / "metrics.jsonl"
     done = metrics.exists() and sum(1 for _ in metrics.open()) >= args.steps
+    shared = args.jobs > 1
     if not done and (run / "config.yaml").exists():
-        vz("resume", str(run), f"steps={args.steps}", "--quiet", threads=threads)
+        vz("resume", str(run), f"steps={args.steps}", "--quiet", threads=threads, shared=shared)
     elif not done:
-        # plugins=[...] replaces the YAML's list (positional names would add a second scheduler)
-        vz("run", "--config", str(ROOT / "examples/toy-world.yaml"), f"plugins=[games.spy,schedulers.{scheduler}]",
-           f"seed={seed}", f"steps={args.steps}", f"output_dir={run}", "--quiet", threads=threads)  # fmt: skip
+        config = out / f"{scheduler}-seed{seed}.yaml"
+        config.write_text(yaml.safe_dump(run_config(base, scheduler, seed, args.steps, run), sort_keys=False))
+        vz("run", "--config", str(config), "--quiet", threads=threads, shared=shared)
     report = run / f"eval-step-{args.steps}.json"
     if not report.exists():
-        vz("eval", str(run), "--games", str(args.eval_games), threads=threads)
+        vz("eval", str(run), "--games", str(args.eval_games), threads=threads, shared=shared)
     result = json.loads(report.read_text())
+    m, se = result["matchups"], result["change_se"]
     rows = [json.loads(line) for line in metrics.open()]
-    last = rows[-10:]
     return {
         "scheduler": scheduler,
         "seed": seed,
-        "citizen_acc": result["matchups"]["trained citizen"]["acc"],
-        "citizen_acc_base": result["matchups"]["base"]["acc"],
-        "spy_survival": 1 - result["matchups"]["trained spy"]["spy_caught"],
-        "spy_survival_base": 1 - result["matchups"]["base"]["spy_caught"],
-        "train_acc_last10": statistics.fmean(r["acc"] for r in last),
+        "citizen_acc": m["trained citizen"]["acc"],
+        "citizen_acc_base": m["base"]["acc"],
+        "citizen_acc_change_se": se["trained citizen"]["acc"],
+        "spy_survival": 1 - m["trained spy"]["spy_caught"],
+        "spy_survival_base": 1 - m["base"]["spy_caught"],
+        "spy_survival_change_se": se["trained spy"]["spy_caught"],
+        "na": m["trained citizen"]["na"],
+        "train_acc_last10": statistics.fmean(r["acc"] for r in rows[-10:]),
+        "clue_steps": sum(r["phase"] == "clue" for r in rows),
         "switches": sum(a["phase"] != b["phase"] for a, b in zip(rows, rows[1:])),
     }
 
 
+def interval(values: list[float]) -> tuple[float, float]:
+    """Mean and the half-width of its two-sided 95% t interval (nan for one value)."""
+    mean = statistics.fmean(values)
+    if len(values) < 2:
+        return mean, math.nan
+    return mean, T975.get(len(values) - 1, 1.96) * statistics.stdev(values) / math.sqrt(len(values))
+
+
+def seeds_needed(diffs: list[float]) -> int | None:
+    """Seeds for a paired difference of this mean and spread to be found at the 5% level with
+    80% power (normal approximation: n = ((1.96 + 0.84) * sd / mean)^2)."""
+    mean, sd = statistics.fmean(diffs), statistics.stdev(diffs)
+    if mean == 0:
+        return None
+    return max(len(diffs), math.ceil(((1.96 + 0.84) * sd / abs(mean)) ** 2))
+
+
 def summary(results: list[dict]) -> str:
     def cell(values: list[float]) -> str:
-        spread = statistics.stdev(values) if len(values) > 1 else 0.0
-        return f"{statistics.fmean(values):.3f} ± {spread:.3f}"
+        mean, half = interval(values)
+        return f"{mean:+.3f}" if math.isnan(half) else f"{mean:+.3f} ± {half:.3f}"
 
+    seeds = sorted({r["seed"] for r in results})
+    present = [s for s in SCHEDULERS if any(r["scheduler"] == s for r in results)]
+    base = {k: statistics.fmean(r[f"{k}_base"] for r in results) for k in METRICS}
     lines = [
-        "| scheduler | held-out citizen acc (base opponents) | held-out spy survival (base opponents) | training acc, last 10 steps | phase switches |",
-        "|---|---|---|---|---|",
+        f"Held-out changes from the base model (base: citizen accuracy {base['citizen_acc']:.3f}, "
+        f"spy survival {base['spy_survival']:.3f}); mean ± 95% interval over seeds {', '.join(map(str, seeds))}.",
+        "",
+        "| scheduler | citizen accuracy change | spy survival change | citizens' N/A | training acc, last 10 steps | clue steps | phase switches |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
-    base = [r["citizen_acc_base"] for r in results]
-    base_surv = [r["spy_survival_base"] for r in results]
-    lines.append(f"| base model | {cell(base)} | {cell(base_surv)} | | |")
-    for name in SCHEDULERS:
-        rows = [r for r in results if r["scheduler"] == name]
-        if rows:
-            lines.append(
-                f"| {name} | {cell([r['citizen_acc'] for r in rows])} | {cell([r['spy_survival'] for r in rows])} "
-                f"| {cell([r['train_acc_last10'] for r in rows])} | {cell([r['switches'] for r in rows])} |"
-            )
-    return "\n".join(lines) + "\n\nmean ± standard deviation over seeds " + ", ".join(str(s) for s in sorted({r["seed"] for r in results}))
+    by = {s: {r["seed"]: r for r in results if r["scheduler"] == s} for s in present}
+    for s in present:
+        rows = list(by[s].values())
+        lines.append(
+            f"| {s} | {cell([r['citizen_acc'] - r['citizen_acc_base'] for r in rows])} "
+            f"| {cell([r['spy_survival'] - r['spy_survival_base'] for r in rows])} "
+            f"| {statistics.fmean(r['na'] for r in rows):.3f} | {statistics.fmean(r['train_acc_last10'] for r in rows):.3f} "
+            f"| {statistics.fmean(r['clue_steps'] for r in rows):.1f} | {statistics.fmean(r['switches'] for r in rows):.1f} |"
+        )
+    lines += ["", "Paired differences (row scheduler minus column scheduler, the same seeds and eval games):", ""]
+    lines += ["| pair | metric | difference | resolved | seeds to resolve |", "|---|---|---:|---|---:|"]
+    for a, b in itertools.combinations(present, 2):
+        common = sorted(set(by[a]) & set(by[b]))
+        for key in METRICS:
+            diffs = [by[a][s][key] - by[b][s][key] for s in common]
+            if len(diffs) < 2:
+                continue
+            mean, half = interval(diffs)
+            resolved = abs(mean) > half
+            need = "" if resolved else str(seeds_needed(diffs) or "never")
+            verdict = f"yes, {a if mean > 0 else b} higher" if resolved else "no"
+            lines.append(f"| {a} - {b} | {key} | {mean:+.3f} ± {half:.3f} | {verdict} | {need} |")
+    return "\n".join(lines) + "\n"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=Path("runs/toy-ablation"))
-    parser.add_argument("--steps", type=int, default=80)
+    parser.add_argument("--config", type=Path, default=ROOT / "examples/toy-world.yaml")
+    parser.add_argument("--steps", type=int, default=60)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--schedulers", nargs="+", default=list(SCHEDULERS), choices=SCHEDULERS)
     parser.add_argument("--eval-games", type=int, default=64)
-    parser.add_argument("--jobs", type=int, default=1, help="runs at once; the CPU threads are split between them")
+    parser.add_argument("--jobs", type=int, default=2, help="runs at once; the CPU threads are split between them")
     parser.add_argument("--svg", type=Path, help="also write the comparison's charts as SVG files here")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
+    base = yaml.safe_load(args.config.read_text())
     threads = max(1, (os.cpu_count() or 1) // args.jobs)
-    todo = [(s, seed) for s in args.schedulers for seed in args.seeds]
+    todo = [(s, seed) for seed in args.seeds for s in args.schedulers]  # seed-major: every seed's set finishes early
     with ThreadPoolExecutor(args.jobs) as pool:
-        results = list(pool.map(lambda job: one_run(args.out, *job, args, threads), todo))
+        results = list(pool.map(lambda job: one_run(args.out, *job, args, base, threads), todo))
     (args.out / "ablation.json").write_text(json.dumps(results, indent=1))
     compare = ["compare", *(str(args.out / f"{s}-seed{seed}") for s, seed in todo), "--out", str(args.out / "compare.html")]
-    vz(*compare, *(["--svg", str(args.svg)] if args.svg else []), threads=os.cpu_count() or 1)
+    vz(*compare, *(["--svg", str(args.svg)] if args.svg else []), threads=os.cpu_count() or 1, shared=False)
     table = summary(results)
-    (args.out / "ablation.md").write_text(table + "\n")
+    (args.out / "ablation.md").write_text(table)
     print(table)
 
 
