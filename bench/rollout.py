@@ -10,8 +10,10 @@ local ranks, idle OpenMP threads sleep); ``--torch-threads`` keeps torch's own d
 (as before vzframe set a policy). ``OMP_NUM_THREADS`` / ``OMP_WAIT_POLICY`` win either way.
 
 Each ratio is measured within one run: the two sides alternate ``--repeats`` times and the
-medians are compared; the raw replay uses the same seed per tick, so it generates the very
-same tokens as the framework did (asserted).
+medians are compared; the raw replay samples each request with the same seed and the same
+sampler as the transformers engine (``SeededSampling``: Gumbel-max noise per row, so a
+completion does not depend on its batch), so it generates the very same tokens as the
+framework did (asserted; ``tests/test_bench_rollout.py`` runs it small).
 """
 
 from __future__ import annotations
@@ -30,14 +32,17 @@ import torch  # noqa: E402
 
 
 class Recorder:
-    """Wraps an engine: remembers each tick's observations and torch RNG state."""
+    """Wraps an engine: remembers each tick's observations and per-request sampling seeds
+    (drawn here as the engine would draw them, from torch's generator)."""
 
     def __init__(self, engine):
         self.engine, self.ticks = engine, []
 
-    def generate(self, observations):
-        self.ticks.append((list(observations), torch.get_rng_state()))
-        return self.engine.generate(observations)
+    def generate(self, observations, seeds=None):
+        if seeds is None:
+            seeds = torch.randint(0, 2**31 - 1, (len(observations),)).tolist()
+        self.ticks.append((list(observations), list(seeds)))
+        return self.engine.generate(observations, seeds)
 
 
 class OneAtATime:
@@ -60,20 +65,23 @@ def new_games(n: int, seed: int = 0):
 
 
 def raw_replay(model, processor, ticks, config) -> tuple[float, int]:
-    """The same prompts through processor + model.generate directly, same seeds."""
+    """The same prompts through processor + model.generate directly, with the same sampler
+    and per-request seeds (``SeededSampling``), so the same tokens."""
+    from vzframe.rollout.hf import SeededSampling
+
     seconds, tokens = 0.0, 0
     eos = model.generation_config.eos_token_id
-    for observations, rng in ticks:
+    for observations, seeds in ticks:
         texts = [processor.apply_chat_template(list(o.messages), add_generation_prompt=True, tokenize=False) for o in observations]
         images = [im.image for o in observations for im in o.images]
-        torch.set_rng_state(rng)
         t0 = time.perf_counter()
         processor.tokenizer.padding_side = "left"
         inputs = processor(text=texts, images=images, padding=True, return_tensors="pt")
         with torch.no_grad():
-            out = model.generate(**inputs, max_new_tokens=config.max_new_tokens, do_sample=True, temperature=config.temperature,
-                                 top_p=1.0, top_k=0, eos_token_id=eos, pad_token_id=processor.tokenizer.pad_token_id,
-                                 suppress_tokens=None)  # fmt: skip
+            out = model.generate(**inputs, max_new_tokens=config.max_new_tokens, do_sample=False,
+                                 logits_processor=[SeededSampling(seeds, config.temperature, config.top_p)],
+                                 temperature=None, top_p=None, top_k=None, eos_token_id=eos,
+                                 pad_token_id=processor.tokenizer.pad_token_id, suppress_tokens=None)  # fmt: skip
         seconds += time.perf_counter() - t0
         new = out[:, inputs["input_ids"].shape[1] :]
         for row in new.tolist():
