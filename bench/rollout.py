@@ -1,6 +1,7 @@
 """Rollout efficiency: vzframe's rollout (G spy games played to the end, every tick one
 batched generate) against a raw batched ``generate`` of exactly the same prompts, seeds and
-lengths with the same model, for G = 1, 4, 16, 64; and the speed-up of batching G games over
+lengths with the same model, for G = 1, 4, 16, 64; the cost of sampling every request from
+its own seed (raw generate with vzframe's sampler against transformers' own, per token); and the speed-up of batching G games over
 playing them one observation at a time (the reference implementation's way).
 
     python bench/rollout.py [--games 1 4 16 64] [--max-new-tokens 32] [--single-up-to 16] [--torch-threads]
@@ -64,9 +65,11 @@ def new_games(n: int, seed: int = 0):
     return [SpyGame(SpyConfig(), seed=seed * 1000 + i, images=cursor.draw) for i in range(n)]
 
 
-def raw_replay(model, processor, ticks, config) -> tuple[float, int]:
+def raw_replay(model, processor, ticks, config, seeded: bool = True) -> tuple[float, int]:
     """The same prompts through processor + model.generate directly, with the same sampler
-    and per-request seeds (``SeededSampling``), so the same tokens."""
+    and per-request seeds (``SeededSampling``), so the same tokens. ``seeded=False``:
+    transformers' own sampling from torch's global generator instead (other tokens), to
+    price the per-request sampler."""
     from vzframe.rollout.hf import SeededSampling
 
     seconds, tokens = 0.0, 0
@@ -78,10 +81,11 @@ def raw_replay(model, processor, ticks, config) -> tuple[float, int]:
         processor.tokenizer.padding_side = "left"
         inputs = processor(text=texts, images=images, padding=True, return_tensors="pt")
         with torch.no_grad():
-            out = model.generate(**inputs, max_new_tokens=config.max_new_tokens, do_sample=False,
-                                 logits_processor=[SeededSampling(seeds, config.temperature, config.top_p)],
-                                 temperature=None, top_p=None, top_k=None, eos_token_id=eos,
-                                 pad_token_id=processor.tokenizer.pad_token_id, suppress_tokens=None)  # fmt: skip
+            sampler = dict(do_sample=False, logits_processor=[SeededSampling(seeds, config.temperature, config.top_p)],
+                           temperature=None, top_p=None, top_k=None) if seeded else \
+                dict(do_sample=True, temperature=config.temperature, top_p=config.top_p, top_k=0)  # fmt: skip
+            out = model.generate(**inputs, max_new_tokens=config.max_new_tokens, eos_token_id=eos,
+                                 pad_token_id=processor.tokenizer.pad_token_id, suppress_tokens=None, **sampler)  # fmt: skip
         seconds += time.perf_counter() - t0
         new = out[:, inputs["input_ids"].shape[1] :]
         for row in new.tolist():
@@ -116,9 +120,9 @@ def main() -> None:
 
     wait = os.environ.get("OMP_WAIT_POLICY", "unset")
     print(f"threads {torch.get_num_threads()}, OMP_WAIT_POLICY {wait}, max_new_tokens {args.max_new_tokens}, tokens/s (higher is better)")
-    print(f"{'G':>4} {'vzframe':>10} {'raw':>10} {'ratio':>6} {'one-at-a-time':>14} {'batching x':>10}")
+    print(f"{'G':>4} {'vzframe':>10} {'raw':>10} {'ratio':>6} {'raw, HF sampling':>16} {'sampler cost':>12} {'one-at-a-time':>14} {'batching x':>10}")
     for g in args.games:
-        vz_times, raw_times = [], []
+        vz_times, raw_times, hf_rates = [], [], []
         for _ in range(args.repeats):  # alternate the two sides so a noisy moment hits both
             recorder = Recorder(engine)
             torch.manual_seed(g)
@@ -128,7 +132,10 @@ def main() -> None:
             raw_s, raw_tokens = raw_replay(model, processor, recorder.ticks, config)
             assert raw_tokens == tokens, f"replay generated {raw_tokens} tokens, the framework {tokens}"
             raw_times.append(raw_s)
+            hf_s, hf_tokens = raw_replay(model, processor, recorder.ticks, config, seeded=False)
+            hf_rates.append(hf_tokens / hf_s)  # other tokens, so compared per token
         vz_rate, raw_rate = tokens / statistics.median(vz_times), raw_tokens / statistics.median(raw_times)
+        hf_rate = statistics.median(hf_rates)
         single = ""
         if g <= args.single_up_to:
             torch.manual_seed(g)
@@ -136,7 +143,7 @@ def main() -> None:
             single_tokens = play(new_games(g), OneAtATime(engine)).tokens
             single_rate = single_tokens / (time.perf_counter() - t0)
             single = f"{single_rate:14.1f} {vz_rate / single_rate:10.2f}"
-        print(f"{g:>4} {vz_rate:10.1f} {raw_rate:10.1f} {vz_rate / raw_rate:6.3f} {single}")
+        print(f"{g:>4} {vz_rate:10.1f} {raw_rate:10.1f} {vz_rate / raw_rate:6.3f} {hf_rate:16.1f} {raw_rate / hf_rate:12.3f} {single}")
 
 if __name__ == "__main__":
     main()
