@@ -60,23 +60,36 @@ def run_config(base: dict, scheduler: str, seed: int, steps: int, run: Path) -> 
     return {**config, "plugins": [game, f"schedulers.{scheduler}"], "seed": seed, "steps": steps, "output_dir": str(run)}
 
 
+def train_and_eval(
+    run: Path, config: dict, config_path: Path, eval_games: int, threads: int, shared: bool
+) -> tuple[dict, list[dict]]:
+    """Train ``config`` into ``run`` unless it finished: resume it if it was cut, else write
+    ``config`` to ``config_path`` and start it. Then ``vzframe eval`` it once. Returns the eval
+    report and the run's metrics rows."""
+    steps = int(config["steps"])
+    metrics = run / "metrics.jsonl"
+    done = metrics.exists() and sum(1 for _ in metrics.open()) >= steps
+    if not done and (run / "config.yaml").exists():
+        vz("resume", str(run), f"steps={steps}", "--quiet", threads=threads, shared=shared)
+    elif not done:
+        config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+        vz("run", "--config", str(config_path), "--quiet", threads=threads, shared=shared)
+    report = run / f"eval-step-{steps}.json"
+    if not report.exists():
+        vz("eval", str(run), "--games", str(eval_games), threads=threads, shared=shared)
+    return json.loads(report.read_text()), [json.loads(line) for line in metrics.open()]
+
+
+def switches(rows: list[dict]) -> int:
+    """Phase switches in a run's metrics rows."""
+    return sum(a["phase"] != b["phase"] for a, b in zip(rows, rows[1:]))
+
+
 def one_run(out: Path, scheduler: str, seed: int, args: argparse.Namespace, base: dict, threads: int) -> dict:
     run = out / f"{scheduler}-seed{seed}"
-    metrics = run / "metrics.jsonl"
-    done = metrics.exists() and sum(1 for _ in metrics.open()) >= args.steps
-    shared = args.jobs > 1
-    if not done and (run / "config.yaml").exists():
-        vz("resume", str(run), f"steps={args.steps}", "--quiet", threads=threads, shared=shared)
-    elif not done:
-        config = out / f"{scheduler}-seed{seed}.yaml"
-        config.write_text(yaml.safe_dump(run_config(base, scheduler, seed, args.steps, run), sort_keys=False))
-        vz("run", "--config", str(config), "--quiet", threads=threads, shared=shared)
-    report = run / f"eval-step-{args.steps}.json"
-    if not report.exists():
-        vz("eval", str(run), "--games", str(args.eval_games), threads=threads, shared=shared)
-    result = json.loads(report.read_text())
+    config = run_config(base, scheduler, seed, args.steps, run)
+    result, rows = train_and_eval(run, config, out / f"{scheduler}-seed{seed}.yaml", args.eval_games, threads, args.jobs > 1)
     m, se = result["matchups"], result["change_se"]
-    rows = [json.loads(line) for line in metrics.open()]
     return {
         "scheduler": scheduler,
         "seed": seed,
@@ -89,7 +102,7 @@ def one_run(out: Path, scheduler: str, seed: int, args: argparse.Namespace, base
         "na": m["trained citizen"]["na"],
         "train_acc_last10": statistics.fmean(r["acc"] for r in rows[-10:]),
         "clue_steps": sum(r["phase"] == "clue" for r in rows),
-        "switches": sum(a["phase"] != b["phase"] for a, b in zip(rows, rows[1:])),
+        "switches": switches(rows),
     }
 
 

@@ -39,7 +39,7 @@ def main() -> None:
     parser.add_argument("run", type=Path)
     args = parser.parse_args()
     rows = [json.loads(line) for line in (args.run / "metrics.jsonl").open()]
-    step_phase = {r["step"]: r for r in rows}
+    by_step = {r["step"]: r for r in rows}
     games: dict[int, list[dict]] = {}
     with (args.run / "episodes.jsonl").open() as f:
         for line in f:
@@ -63,7 +63,7 @@ def main() -> None:
         print(
             f"| {first}-{last} | {phase} | {sum(map(admits_blank, eps)) / max(1, len(eps)):.2f} | {rate(votes[True], right)} "
             f"| {rate(votes[False], right)} | {rate(votes[False], na)} | {rate(all_votes, right)} | {rate(all_votes, na)} "
-            f"| {step_phase[last]['acc_ema']:.3f} |"
+            f"| {by_step[last]['acc_ema']:.3f} |"
         )
 
 

@@ -23,31 +23,17 @@ from pathlib import Path
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from toy_world_ablation import ROOT, vz  # noqa: E402
+from toy_world_ablation import ROOT, switches, train_and_eval  # noqa: E402
 
 
 def one_run(out: Path, value: float, args: argparse.Namespace, base: dict, threads: int) -> dict:
     run = out / f"tau-{value:g}"
-    metrics = run / "metrics.jsonl"
-    steps = int(base["steps"])
-    done = metrics.exists() and sum(1 for _ in metrics.open()) >= steps
-    shared = args.jobs > 1
-    if not done and (run / "config.yaml").exists():
-        vz("resume", str(run), "--quiet", threads=threads, shared=shared)
-    elif not done:
-        config = {**base, "scheduler": {**base.get("scheduler", {}), "tau_acc_up": value}, "output_dir": str(run)}
-        path = out / f"tau-{value:g}.yaml"
-        path.write_text(yaml.safe_dump(config, sort_keys=False))
-        vz("run", "--config", str(path), "--quiet", threads=threads, shared=shared)
-    report = run / f"eval-step-{steps}.json"
-    if not report.exists():
-        vz("eval", str(run), "--games", str(args.eval_games), threads=threads, shared=shared)
-    result = json.loads(report.read_text())
-    rows = [json.loads(line) for line in metrics.open()]
+    config = {**base, "scheduler": {**base.get("scheduler", {}), "tau_acc_up": value}, "output_dir": str(run)}
+    result, rows = train_and_eval(run, config, out / f"tau-{value:g}.yaml", args.eval_games, threads, args.jobs > 1)
     m, se = result["matchups"], result["change_se"]
     return {
         "tau_acc_up": value,
-        "switches": sum(a["phase"] != b["phase"] for a, b in zip(rows, rows[1:])),
+        "switches": switches(rows),
         "clue_steps": sum(r["phase"] == "clue" for r in rows),
         "max_acc_ema": max(r["acc_ema"] for r in rows),
         "citizen_acc": (m["trained citizen"]["acc"] - m["base"]["acc"], se["trained citizen"]["acc"]),
