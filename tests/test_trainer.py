@@ -108,3 +108,44 @@ def test_micro_batches_accumulate_into_one_optimizer_step(tiny_model_dir, tiny_p
         assert trainer.engine.global_steps == 1
     assert norms[0] == pytest.approx(norms[1], rel=1e-4)
     assert torch.allclose(results[0], results[1], atol=1e-4)  # each step moves weights by ~lr = 1e-3
+
+
+class Recording(torch.nn.Module):
+    """A real model whose forward calls are remembered (the attention mask each one got)."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model, self.masks = model, []
+
+    def forward(self, **inputs):
+        self.masks.append(inputs.get("attention_mask"))
+        return self.model(**inputs)
+
+
+def masked_logprobs(model, batch):
+    """The completion log-probs with the collated attention mask always passed (no shortcut)."""
+    width = batch["completion_ids"].shape[1]
+    inputs = {k: v for k, v in batch.items() if k not in ("completion_ids", "completion_mask")}
+    logits = model(**inputs, logits_to_keep=width + 1, use_cache=False).logits[:, :-1, :].float()
+    return torch.gather(logits, -1, batch["completion_ids"].unsqueeze(-1)).squeeze(-1) - torch.logsumexp(logits, dim=-1)
+
+
+def test_logprobs_drop_the_mask_only_where_it_changes_nothing(tiny_model_dir, tiny_processor):
+    """Prompts of one length: only completions are padded, at the right end, so the forward runs
+    without a mask and scores every real token as the masked forward does. Prompts of two
+    lengths are left-padded: the mask stays."""
+    from transformers import AutoModelForImageTextToText
+
+    model = Recording(AutoModelForImageTextToText.from_pretrained(tiny_model_dir).eval())
+    pad = tiny_processor.tokenizer.pad_token_id
+    same = [observation(i, "Describe the picture.") for i in range(3)]
+    mixed = [observation(0, "Describe the picture."), observation(1, "Describe the picture in many more words, please.")]
+    for observations, dropped in ((same, True), (mixed, False)):
+        ids = [[5, 6, 7, 8][: 2 + k] for k in range(len(observations))]  # completions of different lengths
+        batch = collate(tiny_processor, [Sample(o, c, advantage=0.0, episode=0, turn=k) for k, (o, c) in enumerate(zip(observations, ids))], pad)
+        assert batch["completion_mask"].sum(dim=1).tolist() == [len(c) for c in ids]
+        with torch.no_grad():
+            fast, slow = completion_logprobs(model, batch), masked_logprobs(model.model, batch)
+        assert (model.masks[-1] is None) == dropped
+        real = batch["completion_mask"].bool()
+        assert torch.allclose(fast[real], slow[real], atol=1e-5), (fast - slow)[real].abs().max()
