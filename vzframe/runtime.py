@@ -62,8 +62,8 @@ def resolve(config: RunConfig) -> Setup:
     config sections. Fails with a message that says what to do, before anything heavy."""
     pm = make_plugin_manager(config.plugins)
     registry = build_registry(pm)
-    game_name, game_cls = _only_one(registry.games, "game", "games.spy", registry)
-    scheduler_name, scheduler_cls = _only_one(registry.schedulers, "scheduler", "schedulers.hysteresis", registry)
+    game_name, game_cls = only_one(registry.games, "game", "games.spy", registry)
+    scheduler_name, scheduler_cls = only_one(registry.schedulers, "scheduler", "schedulers.hysteresis", registry)
     choice = choose(config.model, config.images, game_name, game_cls, registry.models, registry.image_sources)
     if choice.note and dist.rank() == 0:
         print(f"note: {choice.note}", file=sys.stderr)
@@ -129,7 +129,9 @@ def check_contract(game_name: str, game_cls: type, scheduler_name: str, schedule
         )
 
 
-def _only_one(table: dict[str, Any], kind: str, example: str, registry) -> tuple[str, Any]:
+def only_one(table: dict[str, Any], kind: str, example: str, registry) -> tuple[str, Any]:
+    """The one ``(name, class)`` of ``table`` (the loaded games or schedulers), else a
+    ``ConfigError`` that names what was loaded, by whom, and what to pass instead."""
     if len(table) == 1:
         return next(iter(table.items()))
     if not table:

@@ -170,11 +170,11 @@ def toy_world(game: str = "games.spy", images: str | None = None, *, teacher_req
     from vzframe.config import validate
     from vzframe.models import FALLBACK_IMAGES
     from vzframe.plugins import build_registry, make_plugin_manager
-    from vzframe.runtime import _only_one
+    from vzframe.runtime import only_one
 
     pm = make_plugin_manager([game])
     registry = build_registry(pm)
-    game_name, game_cls = _only_one(registry.games, "game", "games.spy", registry)
+    game_name, game_cls = only_one(registry.games, "game", "games.spy", registry)
     if teacher_required and getattr(game_cls, "teacher", None) is None:
         raise ConfigError(
             f"game {game_name!r} has no teacher, so build-toy has no moves to learn from; "
