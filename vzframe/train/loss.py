@@ -45,13 +45,6 @@ def completion_logprobs(model: Any, batch: dict[str, torch.Tensor], temperature:
     completion = batch["completion_ids"]
     width = completion.shape[1]
     model_inputs = {k: v for k, v in batch.items() if k not in ("completion_ids", "completion_mask")}
-    mask = model_inputs.get("attention_mask")
-    if mask is not None and bool(mask[:, : mask.shape[1] - width].all()):
-        # No prompt is padded, so every pad sits after its row's last real token: under causal
-        # attention no scored position sees one, and their 3-D positions come after the real
-        # ones. Without the mask the model skips building a (B, 1, L, L) one and attention takes
-        # its causal kernel (GRPO groups often share one prompt: bench/RESULTS.md, "Against TRL").
-        model_inputs["attention_mask"] = None
     logits = model(**model_inputs, logits_to_keep=width + 1, use_cache=False).logits[:, :-1, :]
     logits = logits.float()
     if temperature > 0 and temperature != 1.0:
