@@ -41,6 +41,16 @@ def test_interval_is_the_t_interval():
     assert math.isnan(ablation.interval([1.0])[1])
 
 
+def test_seeds_needed_uses_t_not_the_normal_at_few_seeds():
+    # mean 0.1, sd 0.1: the normal formula says (2.8 * 1)^2 = 7.8 -> 8, but at 8 seeds
+    # (t 2.365 + 0.896) / sqrt(8) = 1.15 > 1; at 10 (2.262 + 0.883) / sqrt(10) = 0.995 <= 1,
+    # at 9 (2.306 + 0.889) / 3 = 1.065 > 1 (t from tables)
+    assert ablation.seeds_needed([0.0, 0.1, 0.2]) == 10
+    assert ablation.seeds_needed([0.1, -0.1]) is None  # mean 0: no number of seeds
+    assert ablation.t_quantile(20, 1.96) == pytest.approx(2.086, abs=0.003)
+    assert ablation.t_quantile(4, 0.8416) == pytest.approx(0.941, abs=0.005)
+
+
 def row(scheduler, seed, acc, survival):
     return {
         "scheduler": scheduler, "seed": seed, "citizen_acc": acc, "citizen_acc_base": 0.4, "spy_survival": survival,
@@ -63,6 +73,7 @@ def test_summary_resolves_a_consistent_difference_and_sizes_a_noisy_one():
     assert "+0.100 ± 0.000" in acc and "yes, hysteresis higher" in acc  # the same noise in both: paired away
     surv = lines["hysteresis - decision_only/spy_survival"]
     assert "| no |" in surv
-    # differences +0.1, -0.1, +0.1: mean 1/30, sd 0.1155 -> ((1.96 + 0.84) * 0.1155 / 0.0333)^2 = 94.1: 95 seeds
-    assert surv.rstrip(" |").endswith("95")
+    # differences +0.1, -0.1, +0.1: mean 1/30, sd 0.1155; with t at 96 degrees of freedom
+    # (1.985 + 0.845) * 0.1155 / sqrt(97) = 0.0332 <= 1/30 and at 96 seeds 0.0334 > 1/30: 97 seeds
+    assert surv.rstrip(" |").endswith("| 97")
     assert "| hysteresis | +0.200 ± " in text  # 0.6 - 0.4 on average
