@@ -10,8 +10,11 @@ Threads follow ``vzframe run``'s policy (``vzframe.dist.thread_policy``: cores s
 local ranks, idle OpenMP threads sleep); ``--torch-threads`` keeps torch's own defaults instead
 (as before vzframe set a policy). ``OMP_NUM_THREADS`` / ``OMP_WAIT_POLICY`` win either way.
 
-Each ratio is measured within one run: the two sides alternate ``--repeats`` times and the
-medians are compared; the raw replay samples each request with the same seed and the same
+Each ratio is measured within one run: the two sides alternate ``--repeats`` times (7) and
+each repeat gives one vzframe/raw ratio, printed as min / median / max with a verdict on the
+claim "vzframe runs at >= ``--claim`` (0.95) of a raw generate": held when every repeat is at or
+above it, refuted when every repeat is below it (a sign test: p = 2^-repeats each way),
+otherwise not decided at this many repeats; the raw replay samples each request with the same seed and the same
 sampler as the transformers engine (``SeededSampling``: Gumbel-max noise per row, so a
 completion does not depend on its batch), so it generates the very same tokens as the
 framework did (asserted; ``tests/test_bench_rollout.py`` runs it small).
@@ -98,7 +101,8 @@ def main() -> None:
     parser.add_argument("--games", type=int, nargs="+", default=[1, 4, 16, 64])
     parser.add_argument("--max-new-tokens", type=int, default=32)
     parser.add_argument("--single-up-to", type=int, default=16, help="largest G also played one observation at a time")
-    parser.add_argument("--repeats", type=int, default=3, help="median of this many alternating measurements")
+    parser.add_argument("--repeats", type=int, default=7, help="alternating measurements; min / median / max reported")
+    parser.add_argument("--claim", type=float, default=0.95, help="the vzframe/raw ratio the verdict tests")
     parser.add_argument("--model", help="model directory (default: the tiny built-in model)")
     parser.add_argument("--torch-threads", action="store_true", help="torch's default threads, not vzframe's policy")
     args = parser.parse_args()
@@ -120,7 +124,8 @@ def main() -> None:
 
     wait = os.environ.get("OMP_WAIT_POLICY", "unset")
     print(f"threads {torch.get_num_threads()}, OMP_WAIT_POLICY {wait}, max_new_tokens {args.max_new_tokens}, tokens/s (higher is better)")
-    print(f"{'G':>4} {'vzframe':>10} {'raw':>10} {'ratio':>6} {'raw, HF sampling':>16} {'sampler cost':>12} {'one-at-a-time':>14} {'batching x':>10}")
+    print(f"alternating repeats: {args.repeats}; vzframe/raw per repeat as min / median / max; verdict on vzframe/raw >= {args.claim}")
+    print(f"{'G':>4} {'vzframe':>10} {'raw':>10} {'min':>6} {'median':>6} {'max':>6} {'raw, HF sampling':>16} {'sampler cost':>12} {'one-at-a-time':>14} {'batching x':>10}  verdict")
     for g in args.games:
         vz_times, raw_times, hf_rates = [], [], []
         for _ in range(args.repeats):  # alternate the two sides so a noisy moment hits both
@@ -135,6 +140,7 @@ def main() -> None:
             hf_s, hf_tokens = raw_replay(model, processor, recorder.ticks, config, seeded=False)
             hf_rates.append(hf_tokens / hf_s)  # other tokens, so compared per token
         vz_rate, raw_rate = tokens / statistics.median(vz_times), raw_tokens / statistics.median(raw_times)
+        ratios = [raw_t / vz_t for vz_t, raw_t in zip(vz_times, raw_times)]  # same tokens both sides
         hf_rate = statistics.median(hf_rates)
         single = ""
         if g <= args.single_up_to:
@@ -143,7 +149,19 @@ def main() -> None:
             single_tokens = play(new_games(g), OneAtATime(engine)).tokens
             single_rate = single_tokens / (time.perf_counter() - t0)
             single = f"{single_rate:14.1f} {vz_rate / single_rate:10.2f}"
-        print(f"{g:>4} {vz_rate:10.1f} {raw_rate:10.1f} {vz_rate / raw_rate:6.3f} {hf_rate:16.1f} {raw_rate / hf_rate:12.3f} {single}")
+        spread = f"{min(ratios):6.3f} {statistics.median(ratios):6.3f} {max(ratios):6.3f}"
+        print(f"{g:>4} {vz_rate:10.1f} {raw_rate:10.1f} {spread} {hf_rate:16.1f} {raw_rate / hf_rate:12.3f} {single:25s}  {verdict(ratios, args.claim)}")
+
+
+def verdict(ratios: list[float], claim: float) -> str:
+    """Sign test of "the ratio is at least ``claim``" over alternating repeats."""
+    above = sum(r >= claim for r in ratios)
+    if above == len(ratios):
+        return f"held ({above}/{len(ratios)} repeats >= {claim})"
+    if above == 0:
+        return f"refuted (0/{len(ratios)} repeats >= {claim})"
+    return f"not decided ({above}/{len(ratios)} repeats >= {claim})"
+
 
 if __name__ == "__main__":
     main()
