@@ -34,17 +34,19 @@ if "--torch-threads" not in sys.argv:
     dist.configure_threads()  # before torch loads OpenMP, which reads the wait policy once
 import torch  # noqa: E402
 
+from vzframe.rollout import default_seeds  # noqa: E402
+
 
 class Recorder:
     """Wraps an engine: remembers each tick's observations and per-request sampling seeds
-    (drawn here as the engine would draw them, from torch's generator)."""
+    (drawn here as the engine would draw them, ``default_seeds``)."""
 
     def __init__(self, engine):
         self.engine, self.ticks = engine, []
 
     def generate(self, observations, seeds=None):
         if seeds is None:
-            seeds = torch.randint(0, 2**31 - 1, (len(observations),)).tolist()
+            seeds = default_seeds(len(observations))
         self.ticks.append((list(observations), list(seeds)))
         return self.engine.generate(observations, seeds)
 

@@ -82,6 +82,14 @@ def split_encoding(inputs: Any, observations: Sequence[Observation]) -> list[Enc
     return out
 
 
+def default_seeds(n: int) -> list[int]:
+    """Sampling seeds for ``n`` requests that came without any: draws of torch's generator,
+    which the runtime seeds every step (the engines' ``generate(observations)`` default)."""
+    import torch
+
+    return torch.randint(0, 2**31 - 1, (n,)).tolist()
+
+
 def pad_encodings(encoded: Sequence[Encoded], pad_id: int) -> dict[str, Any]:
     """The left-padded batch ``encode`` would make of these observations, from their
     ``Encoded`` parts, without the processor."""

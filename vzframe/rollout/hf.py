@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from vzframe.rollout import Generation, encode, split_encoding
+from vzframe.rollout import Generation, default_seeds, encode, split_encoding
 from vzframe.types import Observation
 
 
@@ -47,7 +47,7 @@ class HFEngine:
         if not observations:
             return []
         if seeds is None:
-            seeds = torch.randint(0, 2**31 - 1, (len(observations),)).tolist()
+            seeds = default_seeds(len(observations))
         encoded = encode(self.processor, observations)
         prompts = split_encoding(encoded, observations)  # kept on the CPU for the trainer
         inputs = encoded.to(self.model.device)

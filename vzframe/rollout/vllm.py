@@ -29,7 +29,7 @@ from typing import Any
 
 import torch
 
-from vzframe.rollout import Generation, render_prompt
+from vzframe.rollout import Generation, default_seeds, render_prompt
 from vzframe.rollout.hf import vision_token_ids
 from vzframe.types import Observation
 
@@ -111,7 +111,7 @@ class VLLMEngine:
         if not observations:
             return []
         if seeds is None:
-            seeds = torch.randint(0, 2**31 - 1, (len(observations),)).tolist()
+            seeds = default_seeds(len(observations))
         outputs = self.llm.generate([self._prompt(obs) for obs in observations], self._params(seeds), use_tqdm=False)
         return [self._generation(out) for out in outputs]
 
