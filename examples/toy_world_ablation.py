@@ -42,6 +42,8 @@ METRICS = {
 }
 T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228}
 """Student's t, two-sided 95%, by degrees of freedom (``t_quantile`` beyond)."""
+Z975, Z80 = 1.96, 0.8416
+"""Normal quantiles: two-sided 5% level, 80% power."""
 
 
 def vz(*args: str, threads: int, shared: bool) -> None:
@@ -111,14 +113,14 @@ def interval(values: list[float]) -> tuple[float, float]:
     mean = statistics.fmean(values)
     if len(values) < 2:
         return mean, math.nan
-    return mean, t_quantile(len(values) - 1, 1.96) * statistics.stdev(values) / math.sqrt(len(values))
+    return mean, t_quantile(len(values) - 1, Z975) * statistics.stdev(values) / math.sqrt(len(values))
 
 
 def t_quantile(df: int, z: float) -> float:
     """Student's t quantile with ``df`` degrees of freedom for the normal quantile ``z``
     (Cornish-Fisher to 1/df^2: within 0.005 of the table from 3 degrees of freedom on); the
     table for the two-sided 95% one below that."""
-    if z == 1.96 and df in T975:
+    if z == Z975 and df in T975:
         return T975[df]
     return z + (z**3 + z) / (4 * df) + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * df**2)
 
@@ -132,7 +134,7 @@ def seeds_needed(diffs: list[float], most: int = 10_000) -> int | None:
     if mean == 0:
         return None
     for n in range(max(len(diffs), 2), most + 1):
-        if (t_quantile(n - 1, 1.96) + t_quantile(n - 1, 0.8416)) * sd / math.sqrt(n) <= abs(mean):
+        if (t_quantile(n - 1, Z975) + t_quantile(n - 1, Z80)) * sd / math.sqrt(n) <= abs(mean):
             return n
     return None
 
