@@ -7,7 +7,8 @@ Every run is `vzframe run --config CONFIG` with `plugins: [games.spy, schedulers
 `steps` and `output_dir` set, and the YAML's `scheduler:` section kept only for the
 scheduler it was written for (hysteresis; the others have other keys). The config each run
 used is written beside it (`RUN.yaml`). Then `vzframe eval` plays the same held-out games
-(fixed eval seed) against frozen base opponents. A finished run is kept, a cut one resumed,
+(fixed eval seed) against frozen base opponents; the base-vs-base games, the same for every
+run, are played once and kept in OUT/base-eval (`vzframe eval --base-cache`). A finished run is kept, a cut one resumed,
 so the script can be restarted at any point.
 
 At the end: `vzframe compare` of every run (HTML, and SVG charts with --svg), `ablation.json`
@@ -77,8 +78,9 @@ def train_and_eval(
         config_path.write_text(yaml.safe_dump(config, sort_keys=False))
         vz("run", "--config", str(config_path), "--quiet", threads=threads, shared=shared)
     report = run / f"eval-step-{steps}.json"
-    if not report.exists():
-        vz("eval", str(run), "--games", str(eval_games), threads=threads, shared=shared)
+    if not report.exists():  # every run starts from the same base: its matchup is played once, in the cache
+        cache = run.parent / "base-eval"
+        vz("eval", str(run), "--games", str(eval_games), "--base-cache", str(cache), threads=threads, shared=shared)
     return json.loads(report.read_text()), [json.loads(line) for line in metrics.open()]
 
 

@@ -136,6 +136,58 @@ def test_eval_command_prints_the_side_by_side_table(run, capsys):
     assert json.loads((run / "eval-step-2.json").read_text())["seed"] == 3
 
 
+def test_runs_that_share_a_base_share_its_matchup_through_the_cache(run, unchanged_run, tmp_path):
+    """The base matchup does not depend on the trained model: a second run's evaluation reads it
+    from the cache, and scores exactly as if it had played it."""
+    cache = tmp_path / "base"
+    evaluate(unchanged_run, games=3, seed=41, base_cache=cache)
+    (entry,) = cache.glob("*.episodes.jsonl")
+    stored = entry.read_text()
+
+    def completions():
+        played = defaultdict(list)
+        for line in (run / "eval-step-2.episodes.jsonl").read_text().splitlines():
+            row = json.loads(line)
+            played[row["matchup"]].append([t["completion"] for t in row["turns"]])
+        return played
+
+    shared = evaluate(run, games=3, seed=41, base_cache=cache)
+    shared_games = completions()
+    assert list(cache.glob("*.episodes.jsonl")) == [entry] and entry.read_text() == stored
+    alone = evaluate(run, games=3, seed=41)
+    assert shared_games == completions()
+    for part in ("matchups", "stderr", "change_se", "headline"):
+        assert shared[part] == alone[part]
+    first, *rest = stored.splitlines()  # the games are read from the entry, not played again
+    game = json.loads(first)
+    game["turns"][0]["completion"] = "written into the cache"
+    entry.write_text("\n".join([json.dumps(game), *rest]) + "\n")
+    evaluate(run, games=3, seed=41, base_cache=cache)
+    assert completions()["base"][0][0] == "written into the cache"
+    entry.write_text(stored.replace("\n", "\n{", 1))  # a damaged entry is read, named, and not trusted
+    with pytest.raises(ConfigError, match="delete it and evaluate again"):
+        evaluate(run, games=3, seed=41, base_cache=cache)
+    evaluate(run, games=2, seed=41, base_cache=cache)  # other games: another entry
+    assert len(list(cache.glob("*.episodes.jsonl"))) == 2
+
+
+def test_the_base_matchup_key_holds_what_the_base_games_depend_on_and_nothing_else():
+    from vzframe.config import load_config
+    from vzframe.evaluate import base_matchup_key
+    from vzframe.runtime import resolve, resolve_model
+
+    def key(*overrides, scheduler="schedulers.hysteresis", games=4, seed=1):
+        setup = resolve(load_config(None, list(overrides), ["games.spy", scheduler]))
+        return base_matchup_key(setup, resolve_model(setup), games=games, seed=seed)
+
+    first = key()
+    # what only training depends on: the scheduler, the optimiser, the run's own seed and length
+    assert key(scheduler="schedulers.clue_only") == first == key("train.lr=1e-3", "steps=7", "seed=5", "train.kl_coef=0.5")
+    assert first["versions"] == {"games.spy": "0.1.0", "plugins.clevr": "0.1.0"}  # the game's and the pictures' plugins
+    for other in (key("rollout.temperature=0.5"), key("game.num_citizens=4"), key("images=shapes"), key(games=5), key(seed=2)):
+        assert other != first
+
+
 def test_jackknife_standard_error_of_a_rate_over_games_and_of_a_pooled_rate():
     from vzframe.evaluate import jackknife_se
 

@@ -4,7 +4,7 @@
     vzframe resume OUTPUT_DIR [key=value ...]
     vzframe export OUTPUT_DIR [--step N] DEST
     vzframe plugins
-    vzframe eval OUTPUT_DIR [--games N] [--seed S] [--step N]
+    vzframe eval OUTPUT_DIR [--games N] [--seed S] [--step N] [--base-cache DIR]
     vzframe model list
     vzframe model build-tiny DIR
     vzframe model build-toy DIR      (added by plugins.toy_world)
@@ -149,7 +149,7 @@ def cmd_model_list(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     from vzframe.evaluate import evaluate, print_report
 
-    report = evaluate(args.output_dir, games=args.games, seed=args.seed, step=args.step)
+    report = evaluate(args.output_dir, games=args.games, seed=args.seed, step=args.step, base_cache=args.base_cache)
     print_report(report)
     print(f"Written to {Path(report['run']) / ('eval-step-%d.json' % report['step'])}")
     return 0
@@ -192,6 +192,7 @@ def build_parser(plugins: list[str] | None = None) -> argparse.ArgumentParser:
     evaluate.add_argument("--games", type=int, default=64, help="games per matchup (default 64)")
     evaluate.add_argument("--seed", type=int, default=1000, help="seed of the games and their pictures (default 1000)")
     evaluate.add_argument("--step", type=int, help="the checkpoint's step (default: the newest complete one)")
+    evaluate.add_argument("--base-cache", metavar="DIR", help="share the base matchup's games with other runs' evaluations through DIR")
     evaluate.set_defaults(func=cmd_eval)
 
     plugins_cmd = sub.add_parser("plugins", help="list installed plugins, their versions and hooks")

@@ -17,13 +17,22 @@ change is measured game by game); ``headline`` in the JSON holds each (headline 
 trained role) pair. For the spy game, citizen accuracy is ``acc`` with trained citizens and spy survival is
 ``1 - spy_caught`` with a trained spy. Pictures come from the run's image source re-seeded with
 ``seed``, so they are not the pictures the run trained on.
+
+The base matchup does not depend on the trained model. Runs that share a base model, a game,
+pictures and sampling settings (the seeds of an ablation, its schedulers) can share it:
+``base_cache=DIR`` (``vzframe eval RUN --base-cache DIR``) keeps its games in ``DIR``, under a
+key of everything they depend on (``base_matchup_key``), and later evaluations read them
+instead of playing them again.
 """
 
 from __future__ import annotations
 
+import fcntl
 import functools
+import hashlib
 import json
 import math
+import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -57,9 +66,13 @@ class RoleRouter:
         return out  # type: ignore[return-value]
 
 
-def evaluate(run_dir: str | Path, *, games: int = 64, seed: int = 1000, step: int | None = None) -> dict[str, Any]:
+def evaluate(
+    run_dir: str | Path, *, games: int = 64, seed: int = 1000, step: int | None = None, base_cache: str | Path | None = None
+) -> dict[str, Any]:
     """Play the matchups (module docstring) on ``games`` games seeded from ``seed``; write
-    ``RUN_DIR/eval-step-N.json`` (returned) and every game to ``eval-step-N.episodes.jsonl``."""
+    ``RUN_DIR/eval-step-N.json`` (returned) and every game to ``eval-step-N.episodes.jsonl``.
+    With ``base_cache``, the base matchup's games are read from that directory when an earlier
+    evaluation left them there, and left there otherwise."""
     from vzframe import checkpoint
     from vzframe.config import load_config
     from vzframe.rollout.hf import HFEngine
@@ -91,7 +104,13 @@ def evaluate(run_dir: str | Path, *, games: int = 64, seed: int = 1000, step: in
     stderr: dict[str, dict[str, float]] = {}
     played: dict[str, list[Any]] = {}
     change_se: dict[str, dict[str, float]] = {}
-    results["base"], stderr["base"], played["base"] = matchup({})
+    if base_cache is None:
+        results["base"], stderr["base"], played["base"] = matchup({})
+    else:
+        key = base_matchup_key(setup, base_path, games=games, seed=seed)
+        played["base"] = cached_games(Path(base_cache), key, lambda: play_matchup(setup, {}, base, games=games, seed=seed))
+        results["base"] = game_metrics(setup.pm, played["base"])
+        stderr["base"] = jackknife_se(functools.partial(game_metrics, setup.pm), played["base"])
     acting = {t.role for e in played["base"] for t in e.turns}
     roles = [r.name for r in setup.game_cls.roles if r.name in acting] + sorted(acting - {r.name for r in setup.game_cls.roles})
     for role in roles:
@@ -136,6 +155,66 @@ def play_matchup(setup: Any, engines: dict[str, Any], default: Any, *, games: in
     cursor = ImageCursor(source, rank=0, world=1)
     live = [setup.game_cls(setup.game_config, seed=derive_seed(seed, 0, 0, i), images=cursor.draw) for i in range(games)]
     return play(live, RoleRouter(engines, default)).episodes
+
+
+def base_matchup_key(setup: Any, base_path: str, *, games: int, seed: int) -> dict[str, Any]:
+    """Everything the base matchup's games depend on: the base model (its directory and every
+    file's size and modification time), the game and its config, the image source and its
+    config, the versions of the plugins that define them, the rollout settings, the games and
+    their seed, and the numerics (torch's version and thread count). Not the scheduler, the reward functions or the training settings: the
+    base matchup neither trains nor rewards. A plugin whose code changed without a new version
+    keeps its key: clear the cache then."""
+    import torch
+
+    import vzframe
+
+    def plain(value: Any) -> Any:
+        return value.model_dump(mode="json") if hasattr(value, "model_dump") else value
+
+    def defines(module: Any, cls: type) -> bool:
+        return cls.__module__ == module.__name__ or cls.__module__.startswith(module.__name__ + ".")
+
+    source = type(setup.image_source)
+    versions = {name: setup.versions.get(name) for name, module in setup.pm.list_name_plugin()
+                if defines(module, setup.game_cls) or defines(module, source)}  # fmt: skip
+    model = Path(base_path)
+    files = sorted((str(p.relative_to(model)), p.stat().st_size, p.stat().st_mtime_ns) for p in model.rglob("*") if p.is_file())
+    return {
+        "model": str(model), "model_files": files,
+        "game": setup.game_name, "game_class": f"{setup.game_cls.__module__}.{setup.game_cls.__qualname__}",
+        "game_config": plain(setup.game_config),
+        "images": f"{source.__module__}.{source.__qualname__}", "images_config": plain(setup.image_source.config),
+        "rollout": plain(setup.config.rollout), "versions": dict(sorted(versions.items())),
+        "games": games, "seed": seed,
+        "vzframe": vzframe.__version__, "torch": torch.__version__, "threads": torch.get_num_threads(),
+    }  # fmt: skip
+
+
+def cached_games(cache: Path, key: dict[str, Any], play_them: Callable[[], list[Any]]) -> list[Any]:
+    """The episodes stored in ``cache`` under ``key``, else ``play_them()``, stored there. An
+    evaluation that finds another one playing the same key waits for it (a file lock) instead of
+    playing the games twice. Episodes are read as JSON, never executed."""
+    from vzframe.types import Episode
+
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:20]
+    cache.mkdir(parents=True, exist_ok=True)
+    entry = cache / f"base-{digest}.episodes.jsonl"
+    with open(cache / f"base-{digest}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if entry.exists():
+            try:
+                episodes = [Episode.from_dict(json.loads(line)) for line in entry.read_text().splitlines()]
+            except (ValueError, TypeError, KeyError, AttributeError) as e:
+                raise ConfigError(f"{entry} is not a list of episodes ({e}); delete it and evaluate again.") from e
+            if len(episodes) != key["games"]:
+                raise ConfigError(f"{entry} holds {len(episodes)} games, not {key['games']}; delete it and evaluate again.")
+            return episodes
+        episodes = play_them()
+        (cache / f"base-{digest}.json").write_text(json.dumps(key, indent=1, default=str))
+        partial = entry.with_suffix(".partial")
+        partial.write_text("".join(json.dumps(e.to_dict()) + "\n" for e in episodes))
+        os.replace(partial, entry)  # whole or absent: a killed evaluation leaves no half entry
+        return episodes
 
 
 def game_metrics(pm: Any, episodes: Sequence[Any]) -> dict[str, float]:
