@@ -3,7 +3,7 @@
 Same tiny model, batch, lengths and optimiser settings on both sides, measured in one run.
 
     .venv-bench/bin/python bench/trl_compare.py [--games 4] [--group 3] [--max-new-tokens 32]
-        [--steps 8] [--lr 1e-5] [--beta 0.04] [--temperature 0.8] [--zero-stage 2] [--model DIR]
+        [--steps 8] [--lr 1e-5] [--beta 0.04] [--temperature 0.8] [--zero-stage 2] [--model DIR] [--share-prefix]
 
 Needs TRL, which vzframe does not depend on: install it in a separate environment so the
 project's own stays clean (torch first: on this machine pip takes it from local disk)::
@@ -235,6 +235,7 @@ def run_vzframe(args: argparse.Namespace, baton: Baton) -> dict[str, Any]:
         zero_stage=args.zero_stage,
         bf16=False,
         gradient_checkpointing=False,
+        share_prefix=args.share_prefix,
     )
     trainer = Trainer(path, processor, train_cfg, total_steps=total_steps(args), temperature=args.temperature)
     engine = HFEngine(trainer.model, processor, RolloutConfig(temperature=args.temperature, max_new_tokens=args.max_new_tokens))
@@ -478,6 +479,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--games", type=int, default=4, help="prompts per step: spy games (TRL: distinct prompts)")
     parser.add_argument("--reencode", action="store_true", help="vzframe side: encode trained prompts again (before reuse)")
+    parser.add_argument("--share-prefix", action="store_true", help="vzframe side: train.share_prefix=true")
     parser.add_argument("--group", type=int, default=3, help="group size: citizens per game (TRL: num_generations)")
     parser.add_argument("--max-new-tokens", type=int, default=32, help="max completion length")
     parser.add_argument("--steps", type=int, default=8, help="timed steps (plus a warm-up and a cool-down step)")

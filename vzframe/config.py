@@ -75,6 +75,10 @@ class TrainConfig(Strict):
     """Train in bfloat16 (use on GPUs; the CPU default is float32)."""
     gradient_checkpointing: bool = False
     """Recompute activations in the backward pass to save memory."""
+    share_prefix: bool = False
+    """Run the prompt prefix a micro-batch's samples share (rules, role brief) once, not once per
+    sample, in the reference and policy passes: the same log-probs up to float rounding, less
+    compute (Qwen2-VL-family models, ZeRO 0-2, no gradient checkpointing; else ignored)."""
     baseline_alpha: float = Field(0.9, ge=0.0, lt=1.0)
     """EMA factor of the role baselines (Role Advantage Estimation)."""
 

@@ -90,22 +90,28 @@ def default_seeds(n: int) -> list[int]:
     return torch.randint(0, 2**31 - 1, (n,)).tolist()
 
 
-def pad_encodings(encoded: Sequence[Encoded], pad_id: int) -> dict[str, Any]:
+def pad_encodings(encoded: Sequence[Encoded], pad_id: int, *, after: int = 0) -> dict[str, Any]:
     """The left-padded batch ``encode`` would make of these observations, from their
-    ``Encoded`` parts, without the processor."""
+    ``Encoded`` parts, without the processor. With ``after`` > 0 the pads go after each
+    row's first ``after`` tokens instead (a prefix every row shares stays in the same
+    columns: ``vzframe.train.loss.collate``)."""
     import torch
 
     width = max(len(e.input_ids) for e in encoded)
+
+    def place(row: torch.Tensor, values: torch.Tensor) -> None:
+        row[:after], row[width - len(values) + after :] = values[:after], values[after:]
+
     ids = torch.full((len(encoded), width), pad_id, dtype=encoded[0].input_ids.dtype)
     mask = torch.zeros((len(encoded), width), dtype=torch.long)
     for row, e in enumerate(encoded):
-        ids[row, width - len(e.input_ids) :] = e.input_ids
-        mask[row, width - len(e.input_ids) :] = 1
+        place(ids[row], e.input_ids)
+        place(mask[row], torch.ones_like(e.input_ids, dtype=torch.long))
     batch = {"input_ids": ids, "attention_mask": mask}
     if encoded[0].mm_token_type_ids is not None:
         types = torch.zeros_like(ids, dtype=encoded[0].mm_token_type_ids.dtype)
         for row, e in enumerate(encoded):
-            types[row, width - len(e.input_ids) :] = e.mm_token_type_ids
+            place(types[row], e.mm_token_type_ids)
         batch["mm_token_type_ids"] = types
     pictures = [e for e in encoded if e.pixel_values is not None]
     if pictures:

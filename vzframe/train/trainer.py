@@ -18,7 +18,7 @@ import torch
 
 from vzframe import checkpoint, dist
 from vzframe.config import TrainConfig
-from vzframe.train.loss import collate, completion_logprobs, policy_loss
+from vzframe.train.loss import collate, completion_logprobs, policy_loss, supports_shared_prefix
 from vzframe.types import Sample
 
 
@@ -101,6 +101,11 @@ class Trainer:
         # Checkpoints are read back weights-only: a run folder is untrusted input.
         self.engine.checkpoint_engine = checkpoint.safe_checkpoint_engine(self.engine._config)
         self.ref = self._reference(model_path) if cfg.kl_coef > 0 else None
+        # A shared prefix runs as a forward call of its own before the rows' call: not under
+        # ZeRO-3 (which traces one forward per backward) or recomputed activations.
+        self.share_prefix = (
+            cfg.share_prefix and cfg.zero_stage < 3 and not cfg.gradient_checkpointing and supports_shared_prefix(model)
+        )
 
     def _reference(self, model_path: str) -> Any:
         """A frozen copy of the starting policy; sharded like the policy under ZeRO-3."""
@@ -153,7 +158,7 @@ class Trainer:
             return {"loss": 0.0, "kl": 0.0, "grad_norm": 0.0, "lr": self.lr, "samples": 0}
         lr = self.lr  # the rate this step trains with (engine.step advances the schedule)
         chunks, n_real = self._micro_batches(list(samples))
-        batches = [self._device(collate(self.processor, c, self.pad_id)) for c in chunks]
+        batches = [self._device(collate(self.processor, c, self.pad_id, share_prefix=self.share_prefix)) for c in chunks]
         ref_logps = [self._logprobs(self.ref, b) if self.ref is not None else None for b in batches]
         old_logps = None
         if self.cfg.updates_per_batch > 1:
