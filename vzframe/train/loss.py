@@ -20,7 +20,6 @@ import torch
 from vzframe.rollout import encode, pad_encodings
 from vzframe.types import Sample
 
-
 MIN_SHARED_PREFIX = 32
 """Tokens below which a shared prefix is not run apart: a second forward call costs more."""
 
