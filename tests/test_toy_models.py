@@ -70,6 +70,30 @@ def test_the_cache_directory_changes_with_game_images_and_settings(cache):
     assert path not in others and len(others) == 4
 
 
+def test_the_cache_directory_changes_with_the_code_the_build_learns_from(cache, monkeypatch):
+    """A changed teacher (or game, image source, build.py) builds anew: its source is in the key."""
+    import plugins.toy_world as toy
+
+    path = toy_model_dir(GAME, NAME, settings=SMALL)
+    monkeypatch.setattr(toy, "source_digest", lambda *objects: "another teacher")
+    assert toy_model_dir(GAME, NAME, settings=SMALL) != path
+
+
+def test_source_digest_follows_the_files_that_define_the_objects(tmp_path, monkeypatch):
+    import importlib
+
+    from plugins.toy_world import source_digest
+
+    module = tmp_path / "taught.py"
+    module.write_text("class Teacher:\n    ADMIT_SHARE = 0.4\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    taught = importlib.import_module("taught")
+    first = source_digest(taught.Teacher, taught.Teacher())  # a class and an instance of it: one file
+    assert first == source_digest(taught)
+    module.write_text("class Teacher:\n    ADMIT_SHARE = 0.2\n")
+    assert source_digest(taught.Teacher) != first
+
+
 def test_the_builder_builds_once_then_reuses(cache, capsys, monkeypatch, one_thread):
     spec = toy_model_spec(GAME, NAME, images="clevr_toy", settings=SMALL)
     path = spec.local_dir()  # what a run does when it loads the model

@@ -71,12 +71,29 @@ def toy_model_spec(
     return ModelSpec(name, builder, images=images, description=description)
 
 
+def source_digest(*objects: object) -> str:
+    """A hash of the source files that define ``objects`` (classes, modules, or instances of a
+    class): what a toy model learns from, so that a changed teacher or game builds anew."""
+    import inspect
+
+    files = sorted({inspect.getsourcefile(o if inspect.isclass(o) or inspect.ismodule(o) else type(o)) for o in objects})
+    digest = hashlib.sha1()
+    for file in files:
+        digest.update(Path(file).read_bytes())
+    return digest.hexdigest()
+
+
 def toy_model_dir(game: str, name: str, *, images: str | None = None, settings: WarmStart | None = None) -> Path:
-    """Where ``ensure_toy_model`` builds: ``<cache>/toy-models/<name>-<hash of game, images, settings>``,
-    so changed settings build anew instead of reusing another budget's weights."""
+    """Where ``ensure_toy_model`` builds: ``<cache>/toy-models/<name>-<hash>``, the hash of the
+    game, images and settings and of the code the build learns from (the game, its teacher, the
+    image source and ``build.py``), so changed settings or a changed teacher build anew instead
+    of reusing weights made for others."""
+    from plugins.toy_world import build
     from plugins.toy_world.build import WarmStart
 
-    key = json.dumps({"game": game, "images": images, "warm_start": asdict(settings or WarmStart())}, sort_keys=True)
+    world = build.toy_world(game, images, teacher_required=False)
+    code = source_digest(world.game_cls, *([world.teacher] if world.teacher is not None else []), world.source_cls, build)
+    key = json.dumps({"game": game, "images": images, "warm_start": asdict(settings or WarmStart()), "code": code}, sort_keys=True)
     root = Path(os.environ.get("VZFRAME_CACHE", Path.home() / ".cache" / "vzframe"))  # the tiny model's cache too
     return root / TOY_MODELS / f"{name}-{hashlib.sha1(key.encode()).hexdigest()[:8]}"
 
