@@ -16,7 +16,7 @@ max are in the JSON):
   Samples made of those observations and the rollout's completions (micro-batches of
   ``--micro-batch``): tokens/s (prompt + completion tokens, padding not counted) and MFU.
 - **sync**: the time to gather every parameter and copy it into a destination buffer on the
-  same device, as ``VLLMEngine.sync_weights`` hands them over (``_full_parameters``: gathered
+  same device, as ``VLLMEngine.sync_weights`` hands them over (``full_parameters``: gathered
   one at a time under ZeRO-3), in seconds and GB/s; measured on the unsharded rollout model
   and on each trainer's module.
 
@@ -376,14 +376,14 @@ def bench_sync(model, repeats: int) -> dict:
     ZeRO-3), copying each into a destination tensor on the same device."""
     import torch
 
-    from vzframe.rollout.vllm import _full_parameters
+    from vzframe.rollout.vllm import full_parameters
 
     destination: dict[str, torch.Tensor] = {}
 
     def once() -> tuple[float, int]:
         synchronize()
         t0, nbytes = time.perf_counter(), 0
-        for name, tensor in _full_parameters(model):
+        for name, tensor in full_parameters(model):
             if name not in destination:
                 destination[name] = torch.empty_like(tensor)
             destination[name].copy_(tensor)

@@ -145,7 +145,7 @@ class VLLMEngine:
         # vLLM's in-place reload re-runs its post-load processing (e.g. the CPU backend's
         # repacked linear layers), which a bare `model.load_weights` would skip.
         self.llm.collective_rpc(
-            "reload_weights", kwargs={"weights_iterator": _full_parameters(model), "is_checkpoint_format": True}
+            "reload_weights", kwargs={"weights_iterator": full_parameters(model), "is_checkpoint_format": True}
         )
         # Cached prefixes and image encodings were computed with the old weights.
         self.llm.reset_prefix_cache()
@@ -162,7 +162,7 @@ class VLLMEngine:
             self.llm.wake_up()
 
 
-def _full_parameters(model: Any) -> Iterator[tuple[str, torch.Tensor]]:
+def full_parameters(model: Any) -> Iterator[tuple[str, torch.Tensor]]:
     """(name, full tensor) for every parameter and buffer; under ZeRO-3 each parameter is
     gathered on its own, so peak memory grows by one parameter, not one model."""
     sharded = any(hasattr(p, "ds_id") for p in model.parameters())
