@@ -8,8 +8,8 @@ Every run is `vzframe run --config CONFIG` with `plugins: [games.spy, schedulers
 scheduler it was written for (hysteresis; the others have other keys). The config each run
 used is written beside it (`RUN.yaml`). Then `vzframe eval` plays the same held-out games
 (fixed eval seed) against frozen base opponents; the base-vs-base games, the same for every
-run, are played once and kept in OUT/base-eval (`vzframe eval --base-cache`). A finished run is kept, a cut one resumed,
-so the script can be restarted at any point.
+run, are played once and kept in OUT/base-eval (`vzframe eval --base-cache`). A finished run
+is kept, a cut one resumed, so the script can be restarted at any point.
 
 At the end: `vzframe compare` of every run (HTML, and SVG charts with --svg), `ablation.json`
 (every run's figures) and `ablation.md`: per scheduler the mean and 95% confidence interval

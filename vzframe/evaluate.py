@@ -95,9 +95,12 @@ def evaluate(
     base = HFEngine(load_model(base_path, bf16=False).eval(), processor, config.rollout)
     trained = HFEngine(load_model(str(ckpt.path / "model"), bf16=False).eval(), processor, config.rollout)
 
-    def matchup(engines: dict[str, Any]) -> tuple[dict[str, float], dict[str, float], list[Any]]:
-        episodes = play_matchup(setup, engines, base, games=games, seed=seed)
-        measure = functools.partial(game_metrics, setup.pm)
+    measure = functools.partial(game_metrics, setup.pm)
+
+    def play_games(engines: dict[str, Any]) -> list[Any]:
+        return play_matchup(setup, engines, base, games=games, seed=seed)
+
+    def scored(episodes: list[Any]) -> tuple[dict[str, float], dict[str, float], list[Any]]:
         return measure(episodes), jackknife_se(measure, episodes), episodes
 
     results: dict[str, dict[str, float]] = {}
@@ -105,18 +108,17 @@ def evaluate(
     played: dict[str, list[Any]] = {}
     change_se: dict[str, dict[str, float]] = {}
     if base_cache is None:
-        results["base"], stderr["base"], played["base"] = matchup({})
+        base_games = play_games({})
     else:
         key = base_matchup_key(setup, base_path, games=games, seed=seed)
-        played["base"] = cached_games(Path(base_cache), key, lambda: play_matchup(setup, {}, base, games=games, seed=seed))
-        results["base"] = game_metrics(setup.pm, played["base"])
-        stderr["base"] = jackknife_se(functools.partial(game_metrics, setup.pm), played["base"])
+        base_games = cached_games(Path(base_cache), key, lambda: play_games({}))
+    results["base"], stderr["base"], played["base"] = scored(base_games)
     acting = {t.role for e in played["base"] for t in e.turns}
     roles = [r.name for r in setup.game_cls.roles if r.name in acting] + sorted(acting - {r.name for r in setup.game_cls.roles})
     for role in roles:
         name = f"trained {role}"
-        results[name], stderr[name], played[name] = matchup({role: trained})
-        change_se[name] = paired_se(functools.partial(game_metrics, setup.pm), played["base"], played[name])
+        results[name], stderr[name], played[name] = scored(play_games({role: trained}))
+        change_se[name] = paired_se(measure, played["base"], played[name])
     declared = {name: {"label": m.label, "headline": m.headline} for name, m in setup.game_cls.metrics.items()}
     report = {
         "run": str(run),
@@ -161,9 +163,9 @@ def base_matchup_key(setup: Any, base_path: str, *, games: int, seed: int) -> di
     """Everything the base matchup's games depend on: the base model (its directory and every
     file's size and modification time), the game and its config, the image source and its
     config, the versions of the plugins that define them, the rollout settings, the games and
-    their seed, and the numerics (torch's version and thread count). Not the scheduler, the reward functions or the training settings: the
-    base matchup neither trains nor rewards. A plugin whose code changed without a new version
-    keeps its key: clear the cache then."""
+    their seed, and the numerics (torch's version and thread count). Not the scheduler, the
+    reward functions or the training settings: the base matchup neither trains nor rewards. A
+    plugin whose code changed without a new version keeps its key: clear the cache then."""
     import torch
 
     import vzframe
