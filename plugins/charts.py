@@ -8,7 +8,8 @@ pixels and the value range ``y_max`` at its top, 0 at its bottom; pie: ``center`
 ``radius``, and slices drawn clockwise from 12 o'clock in category order). A pie's one series
 also has ``colors``, one per slice. Every key, its values and units: docs/images.md.
 
-``describe(item)`` says what a chart shows, for a game's teacher (``describe_chart``).
+``describe(item)`` says what a chart shows, for a game's teacher (``describe_chart``). The
+chart probes (``plugins/chart_probes.py``: a value, the largest, a comparison) ask about it.
 """
 
 from __future__ import annotations
@@ -302,3 +303,11 @@ class ChartsSource:
 @hookimpl
 def register_image_sources(register) -> None:
     register(ChartsSource)
+
+
+@hookimpl
+def register_probes(register) -> None:
+    from plugins.chart_probes import PROBES
+
+    for probe in PROBES:
+        register(probe)

@@ -5,6 +5,7 @@
     vzframe export OUTPUT_DIR [--step N] DEST
     vzframe plugins
     vzframe eval OUTPUT_DIR [--games N] [--seed S] [--step N] [--base-cache DIR]
+    vzframe probe OUTPUT_DIR|MODEL_DIR [--probes NAME ...] [--labelled FILE] [--items N] [--step N]
     vzframe model list
     vzframe model build-tiny DIR
     vzframe model build-toy DIR      (added by plugins.toy_world)
@@ -155,6 +156,21 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_probe(args: argparse.Namespace) -> int:
+    from vzframe.probes.command import print_reports, probe
+
+    result = probe(
+        args.path, probes=args.probes, labelled=args.labelled or (), items=args.n_items, seed=args.seed, step=args.step,
+        base=args.base, temperature=args.temperature, max_new_tokens=args.max_new_tokens, batch_size=args.batch_size,
+        engine=args.engine, json_out=args.json, score=args.score, show_progress=not args.quiet,
+    )  # fmt: skip
+    print_reports(result["reports"])
+    steps = [r["step"] for r in result["reports"] if r["step"] is not None]
+    if steps:
+        print(f"Written to {Path(args.path) / 'probe-step-N.json'} for N in {steps} (every answer in probe-step-N.items.jsonl)")
+    return 0
+
+
 def build_parser(plugins: list[str] | None = None) -> argparse.ArgumentParser:
     """The argument parser; ``plugins`` (default: every installed one) may add subcommands."""
     parser = argparse.ArgumentParser(prog="vzframe", description="Self-play training of vision-language models.")
@@ -194,6 +210,30 @@ def build_parser(plugins: list[str] | None = None) -> argparse.ArgumentParser:
     evaluate.add_argument("--step", type=int, help="the checkpoint's step (default: the newest complete one)")
     evaluate.add_argument("--base-cache", metavar="DIR", help="share the base matchup's games with other runs' evaluations through DIR")
     evaluate.set_defaults(func=cmd_eval)
+
+    probe_cmd = sub.add_parser(
+        "probe", help="transfer: score a run's base model and checkpoints (or any model directory) on probes",
+        description="Score the base model and every checkpoint of a run (or one model directory) on probes: "
+        "zero-label questions about held-out pictures (CLEVR scenes, charts) or your own labelled set. Prints "
+        "accuracy, the change from the base and its paired standard error; writes RUN/probe-step-N.json.",
+    )
+    probe_cmd.add_argument("path", help="a run's output directory, or a Hugging Face model directory")
+    probe_cmd.add_argument("--probes", nargs="+", metavar="NAME", help="probes to score, e.g. clevr.verify or clevr.* (default: all registered)")
+    probe_cmd.add_argument("--labelled", action="append", metavar="FILE", help="also score a labelled set: a .jsonl file or a saved dataset folder (repeatable)")
+    probe_cmd.add_argument("--items", dest="n_items", type=int, default=100, help="items per generated probe (default 100)")
+    probe_cmd.add_argument("--seed", type=int, default=0, help="which held-out items (default 0)")
+    probe_cmd.add_argument("--step", type=int, help="only this checkpoint (default: every intact one)")
+    probe_cmd.add_argument("--base", help="the base model directory to pair with (default: the run's; none for a model directory)")
+    probe_cmd.add_argument("--temperature", type=float, default=0.0, help="0 for greedy (default); above 0, each item keeps its seed across models")
+    probe_cmd.add_argument("--max-new-tokens", type=int, help="default: the run's rollout.max_new_tokens")
+    probe_cmd.add_argument("--batch-size", type=int, default=32, help="observations per generation call (default 32)")
+    probe_cmd.add_argument("--engine", choices=("hf", "vllm"), help="rollout engine (default: the run's rollout.engine)")
+    probe_cmd.add_argument("--score", choices=("generate", "likelihood"), default="generate",
+                           help="generate: sample an answer through the rollout engine (default); likelihood: rank each "
+                           "item's choices by log-probability (closed answers only; measures models that never learnt the format)")
+    probe_cmd.add_argument("--json", help="also write the report to this file")
+    probe_cmd.add_argument("--quiet", action="store_true", help="no progress bar")
+    probe_cmd.set_defaults(func=cmd_probe)
 
     plugins_cmd = sub.add_parser("plugins", help="list installed plugins, their versions and hooks")
     plugins_cmd.set_defaults(func=cmd_plugins)

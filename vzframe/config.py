@@ -83,6 +83,19 @@ class TrainConfig(Strict):
     """EMA factor of the role baselines (Role Advantage Estimation)."""
 
 
+class ProbeConfig(Strict):
+    names: list[str] = []
+    """Probes to score (`vzframe probe --help` lists them; `clevr.*` for a family); empty: every registered one."""
+    items: int = Field(50, ge=1)
+    """Items per probe (held-out pictures: probe seeds never meet a run's)."""
+    score: Literal["generate", "likelihood"] = "generate"
+    """generate: the rollout engine answers (greedy or sampled as rollout says); likelihood: rank each item's choices."""
+    seed: int = Field(0, ge=0, lt=2**24)
+    """Which held-out items."""
+    batch_size: int = Field(32, ge=1)
+    """Observations (or choices) per model call."""
+
+
 class RunConfig(Strict):
     plugins: list[str] = []
     """Plugins to load besides the defaults, e.g. [games.spy, schedulers.hysteresis]."""
@@ -110,6 +123,10 @@ class RunConfig(Strict):
     """Complete checkpoints to keep; older ones are deleted."""
     save_images: bool = True
     """Save every picture players saw under OUTPUT_DIR/images/ (for reports)."""
+    probe_every: int = Field(0, ge=0)
+    """Score the probes (transfer: `vzframe probe`) every this many steps and at the end, logged as probe/NAME (0: never)."""
+    probe: ProbeConfig = ProbeConfig()
+    """What probe_every scores."""
     rollout: RolloutConfig = RolloutConfig()
     """Generation settings."""
     train: TrainConfig = TrainConfig()

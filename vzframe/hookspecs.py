@@ -31,6 +31,12 @@ def register_image_sources(register) -> None:
 
 
 @hookspec
+def register_probes(register) -> None:
+    """Register probes, zero-label questions that test transfer: ``register(probe)``, named by
+    ``probe.name`` (``vzframe.probes.Probe``); scored by ``vzframe probe`` and ``probe_every``."""
+
+
+@hookspec
 def register_models(register) -> None:
     """Register models by name: ``register(ModelSpec(name, path_or_builder, images=...))``; chosen with ``model=NAME``."""
 

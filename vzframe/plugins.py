@@ -130,6 +130,7 @@ class Registry:
     reward_fns: dict[str, Any] = field(default_factory=dict)
     image_sources: dict[str, type] = field(default_factory=dict)
     models: dict[str, ModelSpec] = field(default_factory=dict)
+    probes: dict[str, Any] = field(default_factory=dict)
     owners: dict[tuple[str, str], str] = field(default_factory=dict)
 
     def add(self, kind: str, name: str, obj: Any, plugin: str) -> None:
@@ -149,6 +150,7 @@ REGISTER_HOOKS = {
     "register_reward_fns": "reward_fns",
     "register_image_sources": "image_sources",
     "register_models": "models",
+    "register_probes": "probes",
 }
 
 
@@ -169,10 +171,28 @@ def build_registry(pm: pluggy.PluginManager) -> Registry:
                     )
                 if _kind == "models" and not isinstance(obj, ModelSpec):
                     raise PluginError(f"Plugin {_plugin!r}: register_models takes register(ModelSpec(...)), not {obj!r}.")
+                if _kind == "probes":
+                    check_probe(_plugin, obj)
                 registry.add(_kind, name, obj, _plugin)
 
             call_plugin(f"Plugin {impl.plugin_name!r} in hook {hook}", impl.function, register)
     return registry
+
+
+def check_probe(plugin: str, probe: Any) -> None:
+    """Refuse a registered probe that lacks what ``vzframe.probes.Probe`` declares."""
+    from vzframe.probes import Probe
+    from vzframe.protocols import missing_members
+
+    missing = missing_members(probe, Probe)
+    if isinstance(probe, type) or missing:
+        raise PluginError(
+            f"Plugin {plugin!r}: register_probes got {probe!r}, which lacks {', '.join(missing) or 'an instance'}. "
+            "Register an instance with name, label, format, sources, items(source, n, seed) and score(item, answer) "
+            "(docs/plugins.md 'Probes')."
+        )
+    if not isinstance(probe.sources, tuple) or not all(isinstance(s, str) for s in probe.sources):
+        raise PluginError(f"Plugin {plugin!r}: probe {probe.name!r} has sources {probe.sources!r}; give a tuple of image source names.")
 
 
 def check_rewards(fn_name: str, rewards: Any, turn_indices: set[int]) -> dict[int, float]:

@@ -183,6 +183,11 @@ def _train(setup: Setup, out: Path, *, display: bool, resume: bool) -> Path:
             return out
     if config.checkpoint_every:
         checkpoint.check_disk_space(out, trainer.checkpoint_bytes())
+    probes = None
+    if config.probe_every:  # held-out probe items, drawn once (vzframe/probes/during.py)
+        from vzframe.probes.during import DuringRun
+
+        probes = DuringRun(config, setup.pm, setup.image_source, warn=lambda m: print(f"warning: {m}", file=sys.stderr))
     call_each(setup.pm, "on_run_start", config=config, output_dir=out, start_step=start)
 
     progress = RunDisplay(
@@ -228,7 +233,9 @@ def _train(setup: Setup, out: Path, *, display: bool, resume: bool) -> Path:
             engine.sync_weights(trainer.model)
             t_sync = time.perf_counter() - t0
 
-            # 5. Metrics (averaged over ranks), the scheduler's decision, hooks, files.
+            # 5. Metrics (averaged over ranks), the scheduler's decision, hooks, files; every
+            #    `probe_every` steps the probes' accuracies join them (probe/NAME).
+            done = step + 1
             metrics = step_metrics(setup, episodes, role_means, baselines)
             new_phase = setup.scheduler.update(step, metrics)
             tokens = dist.all_reduce_sum({"t": rollout.tokens})["t"]
@@ -246,6 +253,10 @@ def _train(setup: Setup, out: Path, *, display: bool, resume: bool) -> Path:
                 "time_sync": t_sync,
                 "time_step": time.perf_counter() - t_step,
             }
+            if probes is not None and (done % config.probe_every == 0 or done == config.steps):
+                t0 = time.perf_counter()
+                metrics.update(probes.measure(engine, trainer.model, processor))
+                metrics["time_probe"] = time.perf_counter() - t0
             if new_phase != phase:
                 call_each(setup.pm, "on_phase_change", step=step, old=phase, new=new_phase)
             for ep in episodes:
@@ -255,7 +266,6 @@ def _train(setup: Setup, out: Path, *, display: bool, resume: bool) -> Path:
             progress.update(metrics)
 
             # 6. Checkpoint every `checkpoint_every` steps and at the end.
-            done = step + 1
             if config.checkpoint_every and (done % config.checkpoint_every == 0 or done == config.steps):
                 state = {"scheduler": setup.scheduler.state_dict(), "baselines": baselines.state_dict(), "images": images.position}
                 checkpoint.save(out, done, trainer, state, processor, keep_last=config.keep_last)

@@ -9,6 +9,7 @@
 | Metrics | `acc` (right picks / picks), `na` (N/A / picks) |
 | Config keys | `candidates` (2, 2..8) |
 | Teacher | `PickTeacher`: the describer names a thing only the target shows; the picker takes the one picture that shows it, N/A if none or several do |
+| Probe | `describe_pick.shows`: "Does the picture show a red cube?" on held-out pictures (yes: a phrase of it; no: another picture's) |
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from vzframe.hookspecs import hookimpl
 from vzframe.parsing import extract_answer, normalize_answer, parse_choice, parse_clue, public_text
+from vzframe.probes import GeneratedProbe, ProbeItem
 from vzframe.protocols import Facts, ImageDraw
 from vzframe.types import Action, Episode, Metric, Observation, PhaseSpec, Turn
 
@@ -178,9 +180,39 @@ class ClueReward:
         return {t.index: float(right) for t in episode.turns_of("clue")}
 
 
+class ShowsProbe(GeneratedProbe):
+    """A probe of the skill this game trains, asked outside it: does a picture show a thing?
+    Answers come from the image source's ``describe``; pictures from the probe's own seed
+    (``vzframe probe`` passes ``source`` seeded so, never a run's)."""
+
+    name = "describe_pick.shows"
+    label = "Does the picture show X?"
+    format = "describe_pick.shows"
+    sources = ("clevr_toy", "clevr", "charts")
+
+    def items(self, source, n: int, seed: int) -> list[ProbeItem]:
+        rng, out, index = random.Random(f"{self.name}:{seed}"), [], 0
+        while len(out) < n:
+            item, other = source.get(2 * index), source.get(2 * index + 1)
+            index += 1
+            shown, elsewhere = source.describe(item), [p for p in source.describe(other) if p not in source.describe(item)]
+            if not shown or not elsewhere:
+                continue
+            yes = rng.random() < 0.5
+            phrase = rng.choice(shown if yes else elsewhere)
+            answer = "yes" if yes else "no"
+            out.append(ProbeItem(f"{self.name}:{len(out)}", item, f"Does the picture show {phrase}?", (answer,), answer, ("yes", "no")))
+        return out
+
+
 @hookimpl
 def register_games(register) -> None:
     register(DescribePickGame)
+
+
+@hookimpl
+def register_probes(register) -> None:
+    register(ShowsProbe())
 
 
 @hookimpl

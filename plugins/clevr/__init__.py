@@ -156,3 +156,11 @@ class ClevrToySource(ClevrSource):
 def register_image_sources(register) -> None:
     register(ClevrSource)
     register(ClevrToySource)
+
+
+@hookimpl
+def register_probes(register) -> None:
+    from plugins.clevr.probes import PROBES
+
+    for probe in PROBES:
+        register(probe)

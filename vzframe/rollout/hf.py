@@ -54,7 +54,7 @@ class HFEngine:
         sampling = self.config.temperature > 0
         was_training = self.model.training
         self.model.eval()
-        with _gathered(self.model):
+        with gathered(self.model):
             out = self.model.generate(
                 **inputs,
                 max_new_tokens=self.config.max_new_tokens,
@@ -109,7 +109,7 @@ def vision_token_ids(config: Any) -> list[int]:
     return [i for i in (getattr(config, n, None) for n in names) if isinstance(i, int)]
 
 
-def _gathered(model: Any):
+def gathered(model: Any):
     """Under ZeRO-3 each rank holds a shard: gather full weights for generation."""
     if any(hasattr(p, "ds_id") for p in model.parameters()):
         import deepspeed

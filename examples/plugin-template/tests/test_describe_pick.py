@@ -70,3 +70,13 @@ def test_teacher():
     assert teacher.act(game, 2, facts, random.Random(0)).endswith("<answer>N/A</answer>")
     for lie in ("<answer>There is a pink dodecahedron.</answer>", "There is nothing.", "<answer></answer>"):
         assert teacher.clue_truth(game, 1, lie, facts) is False
+
+
+def test_register_probes_shows_probe_asks_what_describe_says():
+    source = image_source("clevr_toy", seed=2**63 + 1)  # probe seeds lie above every run seed
+    items = plugin.ShowsProbe().items(source, 20, 0)
+    assert len(items) == 20 and {i.answers for i in items} == {("yes",), ("no",)}
+    for item in items:
+        phrase = item.question.removeprefix("Does the picture show ").removesuffix("?")
+        assert (phrase in source.describe(item.image)) == (item.answers == ("yes",))
+        assert plugin.ShowsProbe().score(item, item.answers[0]) == 1.0

@@ -1,0 +1,277 @@
+"""``vzframe probe PATH``: did self-play transfer? Score a base model and its checkpoints on probes.
+
+``PATH`` is a run's output directory (the base model it started from and every intact
+checkpoint, or ``--step N``), or any Hugging Face model directory (that model alone, or paired
+with ``--base DIR``). Every model answers the same items through the same rollout engine, greedy
+by default (``--temperature T``: each item keeps its sampling seed across models, so changes
+are measured on common random numbers). Per probe it reports the accuracy with its standard
+error and, for each checkpoint, the change from the base with its paired standard error.
+
+A run's results go to ``RUN/probe-step-N.json`` (beside ``eval-step-N.json``) with every
+answer in ``RUN/probe-step-N.items.jsonl``; a model directory's to ``--json FILE`` if given.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from vzframe.config import ConfigError
+from vzframe.probes.score import Answer, ProbeSet, answer, paired, prepare, summary, warn_stderr
+
+
+def in_warm_start(model_dir: str | Path, fmt: str) -> bool | None:
+    """Whether the warm start of the model in ``model_dir`` taught question format ``fmt``:
+    a toy model's stamp lists what it taught (``probe_formats``; a stamp without the list
+    taught captions and its game's turns only); the tiny random model was taught nothing;
+    of any other model (a pretrained VLM) nobody here knows: None."""
+    folder = Path(model_dir)
+    for stamp_name in ("vzframe-toy.json", "vzframe-tiny.json"):
+        stamp_file = folder / stamp_name
+        if stamp_file.is_file():
+            try:
+                stamp = json.loads(stamp_file.read_text())
+            except ValueError:
+                return None
+            formats = stamp.get("probe_formats", []) if isinstance(stamp, dict) else []
+            return fmt in formats if isinstance(formats, list) else None
+    return None
+
+
+def probe(
+    path: str | Path, *, probes: Sequence[str] | None = None, labelled: Sequence[str] = (), items: int = 100,
+    seed: int = 0, step: int | None = None, base: str | None = None, temperature: float = 0.0,
+    max_new_tokens: int | None = None, batch_size: int = 32, engine: str | None = None, json_out: str | None = None,
+    score: str = "generate", warn: Callable[[str], None] = warn_stderr, show_progress: bool = True,
+) -> dict[str, Any]:  # fmt: skip
+    """Score (module docstring); return the report of the newest model scored (the one printed)."""
+    from vzframe import checkpoint
+    from vzframe.config import RolloutConfig, load_config
+    from vzframe.plugins import build_registry, make_plugin_manager
+    from vzframe.probes.labelled import LabelledSet
+
+    target = Path(path).expanduser().resolve()
+    run_source, rollout = None, RolloutConfig()
+    if (target / "config.yaml").is_file():  # a run: its base model and its checkpoints
+        from vzframe.runtime import resolve, resolve_model
+
+        config = load_config(target / "config.yaml", [])
+        setup = resolve(config)
+        pm, run_source, rollout = setup.pm, setup.image_source, config.rollout
+        base_path = base or resolve_model(setup)
+        chosen = [checkpoint.latest(target, step=step)] if step is not None else checkpoint.intact(target)
+        models = [(f"step {c.step}", c.step, str(c.path / "model")) for c in chosen if c is not None]
+    elif (target / "config.json").is_file():  # a model directory
+        pm, base_path = make_plugin_manager(), base
+        models = [(target.name, None, str(target))]
+    else:
+        raise ConfigError(f"{target} is neither a run's output directory (config.yaml) nor a model directory (config.json).")
+    registry = build_registry(pm)
+    chosen_probes = choose_probes(registry.probes, probes)
+    for file in labelled:
+        try:
+            own = LabelledSet(file)
+        except FileNotFoundError as exc:
+            raise ConfigError(str(exc)) from None
+        chosen_probes[own.name] = own
+    if not chosen_probes:
+        raise ConfigError("No probe to score: name some with --probes, or give a labelled set with --labelled FILE.")
+    if score not in ("generate", "likelihood"):
+        raise ConfigError(f"--score {score!r}: choose generate or likelihood.")
+    sets = prepare(chosen_probes, n=items, seed=seed, sources=registry.image_sources, run_source=run_source, warn=warn)
+    if score == "likelihood":
+        for s in [s for s in sets if not all(item.choices for item in s.items)]:
+            warn(f"probe {s.probe.name!r} has open answers (items without choices): not scored by likelihood")
+            sets.remove(s)
+    if not sets:
+        raise ConfigError("None of the chosen probes has an item to score (see the warnings above).")
+
+    settings = rollout.model_copy(update={
+        "temperature": temperature, "max_new_tokens": max_new_tokens or rollout.max_new_tokens,
+        **({"engine": engine} if engine else {}),
+    })  # fmt: skip
+    scorer = Scorer(settings, sets, batch_size=batch_size, show_progress=show_progress, mode=score)
+    base_answers = scorer.answers(base_path, "base") if base_path else None
+    reports = []
+    for label, ckpt_step, model_path in models:
+        trained = scorer.answers(model_path, label)
+        report = make_report(sets, base_answers, trained, base_model=base_path, model=model_path, step=ckpt_step,
+                             run=str(target) if ckpt_step is not None else None, settings=settings, items=items, seed=seed,
+                             mode=score)  # fmt: skip
+        reports.append(report)
+        if ckpt_step is not None:
+            write(target / f"probe-step-{ckpt_step}.json", report, sets, base_answers, trained)
+    if not models and base_answers is not None:  # a run without checkpoints: the base alone
+        report = make_report(sets, None, base_answers, base_model=None, model=base_path, step=None, run=str(target),
+                             settings=settings, items=items, seed=seed, mode=score)  # fmt: skip
+        reports.append(report)
+    if json_out:
+        Path(json_out).write_text(json.dumps(reports[-1] if len(reports) == 1 else {"reports": reports}, indent=1))
+    scorer.close()
+    return {"reports": reports}
+
+
+def choose_probes(registered: dict[str, Any], names: Sequence[str] | None) -> dict[str, Any]:
+    """The registered probes named (a name, or a prefix ending in ``.*``: ``clevr.*``), or all."""
+    if names is None:
+        return dict(registered)
+    chosen = {}
+    for name in names:
+        found = [p for p in registered if p == name or (name.endswith(".*") and p.startswith(name[:-1]))]
+        if not found:
+            raise ConfigError(f"Unknown probe {name!r}. Registered: {', '.join(sorted(registered)) or 'none'}.")
+        chosen.update({p: registered[p] for p in found})
+    return chosen
+
+
+class Scorer:
+    """One rollout engine, made for the first model and given each next model's weights
+    (``sync_weights``, as a run does after each step), so vLLM is started once."""
+
+    def __init__(self, settings: Any, sets: list[ProbeSet], *, batch_size: int, show_progress: bool, mode: str = "generate") -> None:
+        self.settings, self.sets, self.batch_size, self.show_progress = settings, sets, batch_size, show_progress
+        self.mode = mode
+        self.engine: Any = None
+
+    def answers(self, model_path: str, label: str) -> dict[str, list[Answer]]:
+        import torch
+        from transformers import AutoProcessor
+
+        from vzframe.rollout import make_engine
+        from vzframe.train.trainer import load_model, quiet_libraries
+
+        quiet_libraries()
+        model = load_model(model_path, bf16=False).eval()
+        if self.mode == "likelihood":  # a forward pass of the model itself, no engine
+            from vzframe.probes.score import likelihood
+
+            processor = AutoProcessor.from_pretrained(model_path)
+            total = sum(len(item.choices) for s in self.sets for item in s.items)
+            with progress_bar(f"probes: {label}", total, enabled=self.show_progress) as advance:
+                got = likelihood(model, processor, self.sets, batch_size=self.batch_size, progress=advance)
+            return {name: [a for a in answers if a is not None] for name, answers in got.items()}
+        if self.engine is None:
+            processor = AutoProcessor.from_pretrained(model_path)
+            self.engine = make_engine(self.settings.engine, model, processor, self.settings, seed=0, model_path=model_path)
+        else:
+            self.engine.sync_weights(model)
+        total = sum(len(s.items) for s in self.sets)
+        with torch.no_grad(), progress_bar(f"probes: {label}", total, enabled=self.show_progress) as advance:
+            got = answer(self.engine, self.sets, batch_size=self.batch_size, progress=advance)
+        return {name: [a for a in answers if a is not None] for name, answers in got.items()}
+
+    def close(self) -> None:
+        self.engine = None
+
+
+class progress_bar:
+    """A rich progress bar of ``total`` items as a context manager giving ``advance(n)``."""
+
+    def __init__(self, what: str, total: int, *, enabled: bool = True) -> None:
+        self.what, self.total, self.enabled, self.bar = what, total, enabled, None
+
+    def __enter__(self) -> Callable[[int], None]:
+        if not self.enabled:
+            return lambda n: None
+        from rich.progress import Progress
+
+        self.bar = Progress(transient=True)
+        self.bar.start()
+        task = self.bar.add_task(self.what, total=self.total)
+        return lambda n: self.bar.advance(task, n)
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+def make_report(
+    sets: list[ProbeSet], base: dict[str, list[Answer]] | None, trained: dict[str, list[Answer]], *, base_model: str | None,
+    model: str, step: int | None, run: str | None, settings: Any, items: int, seed: int, mode: str = "generate",
+) -> dict[str, Any]:  # fmt: skip
+    """The JSON of one model's probe figures, with the change from ``base`` where given."""
+    out: dict[str, Any] = {}
+    for s in sets:
+        name = s.probe.name
+        entry: dict[str, Any] = {
+            "label": s.probe.label, "format": s.probe.format, "source": s.source, "seed": s.seed,
+            "items": len(s.items), "skipped": len(s.skipped),
+            "in_warm_start": in_warm_start(base_model or model, s.probe.format),
+            "trained": summary(trained[name], s.items),
+        }  # fmt: skip
+        if base is not None:
+            entry["base"] = summary(base[name], s.items)
+            entry["change"], entry["change_se"] = paired(base[name], trained[name])
+        out[name] = entry
+    return {
+        "run": run, "step": step, "model": model, "base_model": base_model, "items_per_probe": items, "seed": seed,
+        "decoding": {"score": mode, "engine": settings.engine if mode == "generate" else "hf forward",
+                     "temperature": settings.temperature, "max_new_tokens": settings.max_new_tokens},
+        "probes": out,
+    }  # fmt: skip
+
+
+def write(dest: Path, report: dict[str, Any], sets: list[ProbeSet], base: dict[str, list[Answer]] | None,
+          trained: dict[str, list[Answer]]) -> None:  # fmt: skip
+    """``dest`` (the report) and ``dest``'s ``.items.jsonl`` (every item with both answers)."""
+    dest.write_text(json.dumps(report, indent=1))
+    with open(dest.with_suffix(".items.jsonl"), "w") as f:
+        for s in sets:
+            name = s.probe.name
+            for i, item in enumerate(s.items):
+                row = {"probe": name, "id": item.id, "kind": item.kind, "image": getattr(item.image, "id", None),
+                       "question": item.question, "answers": list(item.answers),
+                       "trained": _answer_row(trained[name][i])}  # fmt: skip
+                if base is not None:
+                    row["base"] = _answer_row(base[name][i])
+                f.write(json.dumps(row) + "\n")
+
+
+def _answer_row(a: Answer) -> dict[str, Any]:
+    return {"completion": a.completion, "answer": a.answer, "tagged": a.tagged, "score": a.score}
+
+
+def print_reports(reports: list[dict[str, Any]]) -> None:
+    """One table: a row per probe; the base's accuracy, then each model's with its change."""
+    from rich.console import Console
+    from rich.table import Table
+
+    if not reports:
+        return
+    first = reports[0]
+    how = first["decoding"]
+    how = "likelihood of each choice" if how.get("score") == "likelihood" else f"{how['engine']}, temperature {how['temperature']}"
+    table = Table(title=f"Probes of {first['run'] or first['model']} ({how})")
+    table.add_column("probe")
+    table.add_column("items", justify="right")
+    table.add_column("in warm start")
+    has_base = any("base" in e for e in first["probes"].values())
+    if has_base:
+        table.add_column("base", justify="right")
+    for r in reports:
+        table.add_column(f"step {r['step']}" if r["step"] is not None else Path(r["model"]).name, justify="right")
+    for name, entry in first["probes"].items():
+        seen = {True: "yes", False: "no", None: "unknown"}[entry["in_warm_start"]]
+        cells = [f"{entry['label']} ({name})", str(entry["items"]), seen]
+        if has_base:
+            cells.append(_cell(entry["base"]["accuracy"], entry["base"]["se"]))
+        for r in reports:
+            e = r["probes"][name]
+            change = f" ({e['change']:+.3f} ± {e['change_se']:.3f})" if "change" in e else ""
+            cells.append(_cell(e["trained"]["accuracy"], e["trained"]["se"]) + change)
+        table.add_row(*cells)
+    console = Console(width=200)
+    console.print(table, highlight=False)
+    console.print(
+        "accuracy ± one standard error over items; (+x ± s): the change from the base with its paired standard error "
+        "(the same items, the same sampling seeds). 'in warm start': whether the base model's warm start taught this "
+        "question format (yes: a sharpened skill; no: transfer; unknown: a pretrained model).",
+        highlight=False, soft_wrap=True,
+    )
+
+
+def _cell(value: float, se: float) -> str:
+    return f"{value:.3f}" + ("" if math.isnan(se) else f" ± {se:.3f}")
