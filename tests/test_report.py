@@ -13,9 +13,10 @@ import pytest
 import yaml
 from PIL import Image
 
+from plugins.report.compare import compare_charts
 from plugins.report.page import esc
 from plugins.report.runs import label_runs, load_run
-from plugins.report.svg import Segment, Series, line_chart, nice_ticks, segments
+from plugins.report.svg import LINE_COLORS, Segment, Series, line_chart, nice_ticks, segments
 from plugins.report.transcripts import parse_steps
 from vzframe.cli import build_parser, main
 from vzframe.config import ConfigError
@@ -379,3 +380,180 @@ def test_report_of_a_non_utf8_run_folder_and_image_id(tmp_path, capsys):
     assert "folder:\ufffd\ufffd.png" in html and "blue \ufffd" in html and "run-\ufffd" in html
     assert html.count("data:image/") == 3  # found under the same file name the run saved it as
     assert "Report written to " in capsys.readouterr().out
+
+
+# Result files beside the logs: `vzframe eval` and `vzframe probe` write them; here by hand.
+
+
+def write_eval(run: Path, step: int, *, gain: float = 0.125) -> None:
+    """An ``eval-step-N.json`` as vzframe/evaluate.py writes it: three matchups, one metric that
+    is not a headline one, one that no plugin declared, and a NaN standard error."""
+    report = {
+        "run": str(run), "step": step, "game": "spy", "base_model": "/models/base", "games": 64, "seed": 1000,
+        "roles": ["spy", "citizen"],
+        "metrics": {"acc": {"label": "vote accuracy", "headline": True}, "spy_caught": {"label": "spy caught", "headline": True},
+                    "invalid": {"label": "invalid votes", "headline": False}},
+        "matchups": {"base": {"acc": 0.5, "spy_caught": 0.4, "invalid": 0.1, "extra_stat": 2.0},
+                     "trained spy": {"acc": 0.45, "spy_caught": 0.3, "invalid": 0.1, "extra_stat": 2.5},
+                     "trained citizen": {"acc": 0.5 + gain, "spy_caught": 0.55, "invalid": 0.05, "extra_stat": 1.5}},
+        "stderr": {"base": {"acc": 0.0623, "spy_caught": 0.06, "invalid": 0.02},
+                   "trained spy": {"acc": 0.062, "spy_caught": float("nan"), "invalid": 0.02},
+                   "trained citizen": {"acc": 0.0612, "spy_caught": 0.06, "invalid": 0.01}},
+        "change_se": {"trained spy": {"acc": 0.03, "spy_caught": 0.04, "invalid": 0.0},
+                      "trained citizen": {"acc": 0.0481, "spy_caught": 0.05, "invalid": 0.01}},
+        "headline": {},
+    }  # fmt: skip
+    (run / f"eval-step-{step}.json").write_text(json.dumps(report, indent=1))
+
+
+def probe_entry(label: str, acc: float, base: float | None, *, warm: bool | None = False, se: float = 0.049, change_se: float = 0.045) -> dict:
+    """One probe of a ``probe-step-N.json`` (vzframe/probes/command.py ``make_report``)."""
+    def summary(a: float, s: float) -> dict:
+        return {"accuracy": a, "se": s, "n": 100, "format_rate": 1.0, "by_kind": {"yes": {"accuracy": a, "n": 50}}}
+
+    entry = {"label": label, "format": "verify", "source": "clevr", "seed": 3, "items": 100, "skipped": 0, "in_warm_start": warm,
+             "trained": summary(acc, se)}  # fmt: skip
+    if base is not None:
+        entry.update(base=summary(base, 0.05), change=acc - base, change_se=change_se)
+    return entry
+
+
+def write_probe(run: Path, step: int, probes: dict, *, seed: int = 0, mtime: float | None = None) -> None:
+    report = {"run": str(run), "step": step, "model": f"{run}/checkpoints/step-{step}/model", "base_model": "/models/base",
+              "items_per_probe": 100, "seed": seed,
+              "decoding": {"score": "generate", "engine": "hf", "temperature": 0.0, "max_new_tokens": 32}, "probes": probes}  # fmt: skip
+    path = run / f"probe-step-{step}.json"
+    path.write_text(json.dumps(report, indent=1))
+    if mtime is not None:
+        os.utime(path, (mtime, mtime))
+
+
+def probe_run(path: Path, gains: tuple[float, ...] = (0.05, 0.12, 0.1), **kw) -> Path:
+    """A run with probe files at steps 4, 8 and 11: clevr.verify (not in the warm start) and
+    clevr.count (in it, its base not scored)."""
+    run = make_run(path, **kw)
+    for i, (step, gain) in enumerate(zip((4, 8, 11), gains)):
+        write_probe(run, step, {"clevr.verify": probe_entry("CLEVR: is a player's claim true?", 0.5 + gain, 0.5),
+                                "clevr.count": probe_entry("CLEVR: how many?", 0.3, None, warm=True)}, mtime=1e9 + i)  # fmt: skip
+    return run
+
+
+def svg_of(html: str, title: str) -> str:
+    return html[html.index(f'aria-label="{title}"') :].split("</svg>")[0]
+
+
+def cells(html: str, first_cell: str) -> list[str]:
+    """The cells of the table row that starts with ``first_cell``."""
+    row = html[html.index(f"<tr><td>{first_cell}</td>") :].split("</tr>")[0]
+    return re.findall(r"<td>(.*?)</td>", row)
+
+
+def test_report_shows_each_held_out_evaluation_as_a_table_newest_first(tmp_path):
+    run = make_run(tmp_path / "run")
+    write_eval(run, 4, gain=0.0)
+    write_eval(run, 11)
+    html = report(run, "--max-games", "0")
+    section = html[html.index("<h2>Held-out evaluation</h2>") :]
+    assert re.findall(r'<h3 id="eval-step-(\d+)">', section) == ["11", "4"]
+    assert "Step 11: 64 held-out games (seed 1000)" in section
+    newest = section[: section.index('<h3 id="eval-step-4">')]
+    headline = newest[: newest.index("<details")]
+    assert re.findall(r"<th>([^<]*)</th>", headline) == ["metric", "base", "trained spy", "trained citizen"]
+    assert cells(headline, "vote accuracy") == ["vote accuracy", "0.500 ± 0.062", "0.450 ± 0.062 (-0.050 ± 0.030)", "0.625 ± 0.061 (+0.125 ± 0.048)"]
+    assert cells(headline, "spy caught")[2] == "0.300 (-0.100 ± 0.040)"  # a NaN standard error is left out
+    assert "invalid votes" not in headline and "extra_stat" not in headline  # not headline metrics
+    every = newest[newest.index("<details") : newest.index("</details>")]
+    assert "all 4 metrics" in every and cells(every, "invalid votes")[3] == "0.050 ± 0.010 (-0.050 ± 0.010)"
+    assert cells(every, "extra_stat")[1:] == ["2.000", "2.500 (+0.500)", "1.500 (-0.500)"]  # no se, no paired se recorded
+    assert "0.500 ± 0.061 (+0.000 ± 0.048)" in section[section.index('<h3 id="eval-step-4">') :]
+
+
+def test_report_draws_each_probe_over_the_checkpoints_against_the_base_model(tmp_path):
+    html = report(probe_run(tmp_path / "run"), "--max-games", "0")
+    section = html[html.index("<h2>Transfer: probes</h2>") :]
+    assert "(answers generated by hf, temperature 0.0, at most 32 new tokens; 100 items per probe, seed 0)" in section
+    verify = svg_of(section, "CLEVR: is a player&#x27;s claim true? (clevr.verify)")
+    assert legend(section, "CLEVR: is a player&#x27;s claim true? (clevr.verify)")[:2] == ["base model", "checkpoints"]
+    assert verify.count("<circle") == 3 and "checkpoints at step 8: 0.62 ± 0.049" in verify  # a point per step, with its se
+    assert verify.count("M", verify.index('class="whiskers"'), verify.index('class="whiskers"') + 400) >= 3  # whiskers
+    assert '<polygon points="' in verify and 'stroke-dasharray="6 4"' in verify  # the base: dashed, with its band
+    count = svg_of(section, "CLEVR: how many? (clevr.count)")
+    assert count.count("<circle") == 3 and "base model" not in count and "<polygon" not in count
+    assert re.findall(r"<th>([^<]*)</th>", section.split("</thead>")[0]) == ["probe", "items", "in warm start", "base", "step 4", "step 8", "step 11"]
+    assert cells(section, "CLEVR: is a player&#x27;s claim true? (clevr.verify)")[1:] == [
+        "100", "no", "0.500 ± 0.050", "0.550 ± 0.049 (+0.050 ± 0.045)", "0.620 ± 0.049 (+0.120 ± 0.045)", "0.600 ± 0.049 (+0.100 ± 0.045)",
+    ]  # fmt: skip
+    assert cells(section, "CLEVR: how many? (clevr.count)")[1:4] == ["100", "yes", "–"]
+    assert chart_titles(html)[-2:] == ["CLEVR: is a player&#x27;s claim true? (clevr.verify)", "CLEVR: how many? (clevr.count)"]
+
+
+def test_report_shows_the_probe_files_of_the_newest_settings_and_names_the_others(tmp_path):
+    run = probe_run(tmp_path / "run")
+    write_probe(run, 2, {"clevr.verify": probe_entry("verify", 0.9, 0.5)}, seed=7, mtime=1e9 - 10)  # older, other seed
+    html = report(run, "--max-games", "0")
+    section = html[html.index("<h2>Transfer: probes</h2>") :]
+    assert "Not shown: step 2, scored with other settings (answers generated by hf, temperature 0.0, at most 32 new tokens; 100 items per probe, seed 7)" in section
+    assert re.findall(r"<th>(step \d+)</th>", section) == ["step 4", "step 8", "step 11"] and "0.900" not in section
+    write_probe(run, 2, {"clevr.verify": probe_entry("verify", 0.9, 0.5)}, seed=7, mtime=2e9)  # now the newest
+    section = report(run, "--max-games", "0").split("<h2>Transfer: probes</h2>")[1]
+    assert "seed 7" in section.split("</p>")[0] and "Not shown: steps 4, 8, 11" in section and "0.900" in section
+
+
+def test_report_escapes_result_strings_and_skips_malformed_result_files_with_a_warning(tmp_path, capsys):
+    run = make_run(tmp_path / "run")
+    write_probe(run, 4, {EVIL: probe_entry(EVIL, 0.6, float("nan"), change_se=float("nan")), "clevr.bad": {"label": "no score"}})
+    (run / "probe-step-8.json").write_text('{"step": 8, "probes": {')  # killed mid-write
+    (run / "probe-step-9.json").write_text("[1, 2]")
+    (run / "probe-step-10.json").write_text(json.dumps({"probes": "none"}))
+    (run / "eval-step-3.json").write_text(json.dumps({"matchups": {"base": {}}}))
+    (run / "eval-step-5.json").write_text(json.dumps({"matchups": {"<b>base</b>": {"acc": 0.5}, "trained <i>": {"acc": "x"}},
+                                                      "metrics": {"acc": {"label": EVIL, "headline": "yes"}}, "games": {"a": 1}}))  # fmt: skip
+    (run / "eval-step-7.json").write_text("NaN")
+    html = report(run, "--max-games", "0")
+    page_text = html.split("</style>")[-1]
+    assert "<script>alert" not in page_text and "<b>base" not in page_text and "trained <i>" not in page_text
+    assert f"<td>{esc(EVIL)}</td>" in html and "&lt;b&gt;base&lt;/b&gt;" in html and "Step 5: ? held-out games" in html
+    assert cells(html, esc(f"{EVIL} ({EVIL})"))[1:] == ["100", "no", "–", "0.600 ± 0.049"]  # a NaN base: no base, no change
+    assert f'aria-label="{esc(EVIL)} ({esc(EVIL)})"' in html and svg_of(html, f"{esc(EVIL)} ({esc(EVIL)})").count("<circle") == 1
+    box = html[html.index('<div class="warnings">') :].split("</div>")[0]
+    for name, why in [("probe-step-8.json", "unreadable (JSONDecodeError)"), ("probe-step-9.json", "holds no JSON object"),
+                      ("probe-step-10.json", "holds no probe result"), ("probe-step-4.json", "skipped probe clevr.bad, without a trained score"),
+                      ("eval-step-3.json", "holds no matchup with a metric"), ("eval-step-7.json", "holds no JSON object")]:  # fmt: skip
+        assert re.search(rf"{re.escape(name)}: [^<]*{re.escape(why)}", box), (name, box)
+    assert "run `vzframe probe " in box and "--step 8` again" in box
+    assert capsys.readouterr().err.count("warning:") == 6
+
+
+def test_compare_overlays_each_runs_probes_and_tabulates_their_newest_change(tmp_path):
+    import xml.etree.ElementTree as ET
+
+    a = probe_run(tmp_path / "run-a")
+    b = probe_run(tmp_path / "run-b", gains=(0.0, -0.05), scheduler="clue_only", steps=9)  # steps 4 and 8
+    c = make_run(tmp_path / "run-c", scheduler="bandit")
+    out, folder = tmp_path / "c.html", tmp_path / "svg"
+    assert main(["compare", str(a), str(b), str(c), "--out", str(out), "--svg", str(folder)], plugins=PLUGINS) == 0
+    html = out.read_text()
+    section = html[html.index("<h2>Transfer: probes</h2>") : html.index("<h2>Runs</h2>")]
+    title = "CLEVR: is a player&#x27;s claim true? (clevr.verify)"
+    assert legend(section, title)[:3] == ["base model", "run-a (hysteresis)", "run-b (clue_only)"]  # one shared base line
+    verify = svg_of(section, title)
+    assert verify.count("<circle") == 5 and verify.count(f'fill="{LINE_COLORS[0]}"') == 3 and verify.count(f'fill="{LINE_COLORS[1]}"') == 2
+    assert "No probe results in run-c (bandit)." in section and "(answers generated by hf, temperature 0.0" in section
+    assert cells(section, "run-a (hysteresis)")[1:3] == ["11", "0.600 ± 0.049 (+0.100 ± 0.045)"]
+    assert cells(section, "run-b (clue_only)")[1:3] == ["8", "0.450 ± 0.049 (-0.050 ± 0.045)"]
+    assert "Curves" in html and section.count("<svg") == 2  # the probe charts are not among the curves
+    for stem in ("probe-clevr.verify", "probe-clevr.count"):
+        root = ET.parse(folder / f"{stem}.svg").getroot()  # well-formed on its own
+        assert root.tag == "{http://www.w3.org/2000/svg}svg"
+    assert "run-b (clue_only)" in (folder / "probe-clevr.verify.svg").read_text()
+
+
+def test_compare_draws_a_base_line_per_run_when_their_base_models_differ(tmp_path):
+    a = probe_run(tmp_path / "run-a")
+    b = make_run(tmp_path / "run-b")
+    write_probe(b, 5, {"clevr.verify": probe_entry("CLEVR: is a player's claim true?", 0.7, 0.6)})
+    charts = compare_charts([load_run(a), load_run(b)])
+    assert list(charts)[-3:] == ["phases", "probe-clevr.verify", "probe-clevr.count"]
+    verify = charts["probe-clevr.verify"]
+    assert re.findall(r"<title>([^<]*)</title>", verify)[:4] == ["run-a (hysteresis)", "run-b (hysteresis)", "run-a (hysteresis) base", "run-b (hysteresis) base"]
+    assert "<polygon" not in verify  # no bands for per-run base lines

@@ -4,7 +4,9 @@
     vzframe compare RUN_DIR... [--out FILE.html] [--last N] [--png FILE.png] [--svg DIR]
 
 Both write one self-contained HTML file (inline SVG charts, pictures as data URIs, no
-network access). The page modules are imported only when one of the commands runs, so
+network access). Beside the training curves they show the result files a run folder may hold:
+``eval-step-N.json`` (``vzframe eval``, in the report) and ``probe-step-N.json`` (``vzframe
+probe``, in both). The page modules are imported only when one of the commands runs, so
 every other ``vzframe`` command starts as fast as before.
 """
 

@@ -1,7 +1,9 @@
 """``vzframe compare RUN_DIR...``: several runs on one page, e.g. one seed under each
 scheduler. Their curves overlaid (the game's headline metrics with the scheduler's EMAs of them,
 rewards per role, loss, KL, then the game's other metrics and the schedulers' own statistics),
-their phase timelines stacked, and a table of final figures. Optionally a PNG, through headless Chromium.
+their phase timelines stacked, a table of final figures, and the transfer probes of the runs that
+have ``probe-step-N.json`` files (a chart per probe, a line per run). Optionally a PNG, through
+headless Chromium, and every chart as an SVG file.
 """
 
 from __future__ import annotations
@@ -18,13 +20,15 @@ from plugins.report.page import esc, page, printable, warnings_box
 from plugins.report.report import write_html
 from plugins.report.runs import Run, label_runs, load_run
 from plugins.report.svg import LINE_COLORS, line_chart, phase_colors, timeline
+from plugins.report.transfer import compare_probe_charts, compare_probes_html, probe_chart_names
 from vzframe.config import ConfigError
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 
 
 def compare_charts(runs: list[Run]) -> dict[str, str]:
-    """The comparison's charts as SVG text by file stem: one per curve, then ``phases``."""
+    """The comparison's charts as SVG text by file stem: one per curve, then ``phases``, then
+    one per probe (``probe-NAME``)."""
     colors = phase_colors(p for run in runs for p in run.phases)
     lo = min(run.steps[0] for run in runs)
     hi = max(run.steps[-1] for run in runs)
@@ -65,13 +69,15 @@ def compare_charts(runs: list[Run]) -> dict[str, str]:
     }
     charts = {name: svg for name, svg in charts.items() if svg}
     charts["phases"] = timeline([(run.label, run_segments(run)) for run in runs], colors=colors, x_range=(lo, hi))
-    return charts
+    return {**charts, **compare_probe_charts(runs)}
 
 
 def build_compare(runs: list[Run], *, last_n: int = 10, charts: dict[str, str] | None = None) -> str:
     """The comparison page of ``runs`` (already labelled) as HTML text."""
     charts = compare_charts(runs) if charts is None else dict(charts)
+    probes = {name: charts.pop(name) for name in probe_chart_names(runs) if name in charts}
     stacked = charts.pop("phases")
+    transfer = compare_probes_html(runs, probes)  # before the warnings box: a bad file warns
     charts_html = "".join(f'<div class="card">{c}</div>' for c in charts.values())
     warnings = [f"{run.label}: {w}" for run in runs for w in run.warnings]
     listing = "".join(f"<li><b>{esc(run.label)}</b>: {esc(run.path)}</li>" for run in runs)
@@ -81,6 +87,7 @@ def build_compare(runs: list[Run], *, last_n: int = 10, charts: dict[str, str] |
         + f'<p class="note">last: the value at each run\'s last step; mean last {last_n}: the mean over its last {last_n} steps.</p>'
         + f'<h2>Phases</h2><div class="card">{stacked}</div>'
         + f'<h2>Curves</h2><div class="grid">{charts_html}</div>'
+        + transfer
         + f'<h2>Runs</h2><ul class="note">{listing}</ul>'
     )
     header = f'<div class="meta">{len(runs)} runs · {esc(", ".join(run.label for run in runs))}</div>'

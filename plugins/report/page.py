@@ -104,6 +104,8 @@ table.turns tr.untrained td.num { color: #8c959f; font-style: italic; }
 .game .seen figure { margin: 0; display: flex; align-items: center; gap: 8px; }
 .game .seen .thumb { width: 96px; height: 96px; }
 .note { color: #57606a; font-size: 13px; }
+h3 { font-size: 15px; margin: 18px 0 8px; }
+details.more { margin: 6px 0 4px; } details.more summary { color: #0969da; cursor: pointer; font-size: 13px; margin-bottom: 6px; }
 """
 
 

@@ -2,8 +2,9 @@
 
 Curves (the game's declared metrics, headline first, rewards and baselines per role, loss, KL,
 the scheduler's own statistics) with the phases shaded,
-the phase timeline with its switch points, the final figures, the league's ratings when
-``vzframe league`` has run, and browsable transcripts of
+the phase timeline with its switch points, the final figures, the held-out evaluation tables
+when ``vzframe eval`` has run, the transfer probes' accuracy over checkpoints when ``vzframe
+probe`` has, the league's ratings when ``vzframe league`` has, and browsable transcripts of
 the games of a chosen subset of steps, with the pictures each player saw.
 """
 
@@ -16,9 +17,11 @@ from pathlib import Path
 from plugins.league.league import league_html
 from plugins.report.charts import companions, figures_table, metric_charts, run_segments, series, switch_text, y_range_for
 from plugins.report.page import esc, page, printable, warnings_box
+from plugins.report.results import evals_html
 from plugins.report.runs import Run, load_run
 from plugins.report.svg import LINE_COLORS, Segment, line_chart, phase_colors, timeline
 from plugins.report.transcripts import ImageStore, choose_steps, collect_games, parse_steps, render_step, role_classes
+from plugins.report.transfer import probes_html
 from vzframe.config import ConfigError
 
 SCRIPT = """
@@ -72,6 +75,7 @@ def build_report(run: Run, *, max_games: int = 40, steps: str = "", image_px: in
     games = collect_games(run, shown, max_games)
     images = ImageStore(run.path / "images", image_px)
     transcripts = _transcripts(run, shown, games, images)
+    results = evals_html(run.evals) + probes_html(run)  # before the warnings box: a bad file warns
 
     meta = run.meta
     header = (
@@ -87,6 +91,7 @@ def build_report(run: Run, *, max_games: int = 40, steps: str = "", image_px: in
         + f'<div class="card">{timeline([("", segs)], colors=colors)}</div>'
         + f'<p class="switches">{switch_text(run)}</p>'
         + f'<h2>Curves</h2><div class="grid">{charts_html}</div>'
+        + results
         + league_html(run.path)
         + transcripts
     )

@@ -1,4 +1,5 @@
-"""Reading a run directory back: ``config.yaml``, ``metrics.jsonl`` and ``episodes*.jsonl``.
+"""Reading a run directory back: ``config.yaml``, ``metrics.jsonl`` and ``episodes*.jsonl``
+(and, through ``results`` and ``transfer``, its ``eval-step-N.json`` and ``probe-step-N.json``).
 
 A run may still be going, or may have been killed mid-write: a line that is not valid JSON
 is skipped with a warning, never a crash. Metrics are kept one row per step (the last row
@@ -14,12 +15,16 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from plugins.report.page import printable
 from vzframe.config import ConfigError
+
+if TYPE_CHECKING:
+    from plugins.report.results import EvalFile
+    from plugins.report.transfer import ProbeFile
 
 Warn = Callable[[str], None]
 
@@ -184,6 +189,22 @@ class Run:
         """Every recorded game, streamed (episode files can be large)."""
         for path in self.episode_files():
             yield from read_jsonl(path, self.warn)
+
+    @cached_property
+    def evals(self) -> list[EvalFile]:
+        """The run's held-out evaluations (``eval-step-N.json``), newest step first; a file
+        that cannot be read is skipped with a warning."""
+        from plugins.report.results import read_evals
+
+        return read_evals(self.path, self.warn)
+
+    @cached_property
+    def probe_files(self) -> list[ProbeFile]:
+        """The run's probe results (``probe-step-N.json``), by step; a file that cannot be
+        read is skipped with a warning."""
+        from plugins.report.transfer import read_probes
+
+        return read_probes(self.path, self.warn)
 
     def warn(self, message: str) -> None:
         self.warnings.append(message)

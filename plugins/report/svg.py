@@ -29,6 +29,9 @@ class Series:
     ys: Sequence[float | None]
     color: str
     dashed: bool = False
+    errs: Sequence[float | None] = ()
+    """One standard error per point, drawn as whiskers (a band for a dashed series) when the
+    series has at most MAX_DOTS points; empty for none."""
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,7 @@ def nice_ticks(lo: float, hi: float, count: int = 5, *, integer: bool = False) -
 
 def _y_range(series: Sequence[Series]) -> tuple[float, float]:
     values = [y for s in series for y in s.ys if y is not None]
+    values += [y + sign * e for s in series for y, e in zip(s.ys, _errs(s)) if y is not None and e for sign in (-1, 1)]
     if not values:
         return 0.0, 1.0
     lo, hi = min(values), max(values)
@@ -166,12 +170,34 @@ def line_chart(
     out.append(f'<text x="{left + plot_w}" y="{height - 4}" font-size="11" text-anchor="end" fill="#57606a">step</text>')
     out.append(f'<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" fill="none" stroke="#8c959f" stroke-width="0.8"/>')
     for s in series:
-        out.append(_curve(s, px, py))
+        out.append(_curve(s, px, py, (y0, y1)))
     out.append("</svg>")
     return "".join(out)
 
 
-def _curve(s: Series, px: Callable[[float], float], py: Callable[[float], float]) -> str:
+def _errs(s: Series) -> list[float | None]:
+    """The series' standard errors, one per point (None where unknown or not drawn)."""
+    if not s.errs or len(s.xs) > MAX_DOTS:
+        return [None] * len(s.xs)
+    return [e if e is not None and e > 0 and math.isfinite(e) else None for e in s.errs]
+
+
+def _spread(s: Series, px: Callable[[float], float], py: Callable[[float], float], y_lim: tuple[float, float]) -> str:
+    """±1 standard error of ``s``, clipped to ``y_lim``: a band behind a dashed series (a
+    reference), whiskers with caps on the points of a solid one."""
+    lo_lim, hi_lim = y_lim
+    points = [(x, max(y - e, lo_lim), min(y + e, hi_lim)) for x, y, e in zip(s.xs, s.ys, _errs(s)) if y is not None and e is not None]
+    if not points:
+        return ""
+    if s.dashed:
+        upper = [f"{px(x):.1f},{py(hi):.1f}" for x, _, hi in points]
+        lower = [f"{px(x):.1f},{py(lo):.1f}" for x, lo, _ in reversed(points)]
+        return f'<polygon points="{" ".join(upper + lower)}" fill="{s.color}" fill-opacity="0.14" stroke="none"/>'
+    d = "".join(f"M{px(x):.1f} {py(lo):.1f}V{py(hi):.1f}M{px(x) - 3:.1f} {py(lo):.1f}h6M{px(x) - 3:.1f} {py(hi):.1f}h6" for x, lo, hi in points)
+    return f'<path class="whiskers" d="{d}" stroke="{s.color}" stroke-width="1.2" fill="none"/>'
+
+
+def _curve(s: Series, px: Callable[[float], float], py: Callable[[float], float], y_lim: tuple[float, float]) -> str:
     xs, ys = _downsample(s.xs, s.ys)
     path, pen_down = [], False
     for x, y in zip(xs, ys):
@@ -183,11 +209,13 @@ def _curve(s: Series, px: Callable[[float], float], py: Callable[[float], float]
     known = [y for y in s.ys if y is not None]
     summary = f"{s.name}: last {fmt(known[-1])}, min {fmt(min(known))}, max {fmt(max(known))}" if known else f"{s.name}: no values"
     dash = ' stroke-dasharray="6 4"' if s.dashed else ""
-    out = [f'<g><title>{esc(summary)}</title><path d="{" ".join(path)}" fill="none" stroke="{s.color}" stroke-width="{1.6 if s.dashed else 2}"{dash} stroke-linejoin="round"/>']
+    out = [f"<g><title>{esc(summary)}</title>{_spread(s, px, py, y_lim)}"]
+    out.append(f'<path d="{" ".join(path)}" fill="none" stroke="{s.color}" stroke-width="{1.6 if s.dashed else 2}"{dash} stroke-linejoin="round"/>')
     if len(s.xs) <= MAX_DOTS and not s.dashed:
-        for x, y in zip(s.xs, s.ys):
+        for x, y, e in zip(s.xs, s.ys, _errs(s)):
             if y is not None:
-                out.append(f'<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="2.4" fill="{s.color}"><title>{esc(s.name)} at step {x:g}: {fmt(y)}</title></circle>')
+                se = f" ± {fmt(e)}" if e is not None else ""
+                out.append(f'<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="2.4" fill="{s.color}"><title>{esc(s.name)} at step {x:g}: {fmt(y)}{se}</title></circle>')
     out.append("</g>")
     return "".join(out)
 
