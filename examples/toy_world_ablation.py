@@ -2,20 +2,24 @@
 fixed alternation, several seeds each, on the shipped toy base (docs/toy-world.md).
 
     python examples/toy_world_ablation.py --out runs/toy-ablation [--steps 40] [--seeds 0 1 2] [--jobs 2]
+        [--probes clevr.*] [--probe-items 100] [--probe-score likelihood]
 
 Every run is `vzframe run --config CONFIG` with `plugins: [games.spy, schedulers.X]`, `seed`,
 `steps` and `output_dir` set, and the YAML's `scheduler:` section kept only for the
 scheduler it was written for (hysteresis; the others have other keys). The config each run
 used is written beside it (`RUN.yaml`). Then `vzframe eval` plays the same held-out games
 (fixed eval seed) against frozen base opponents; the base-vs-base games, the same for every
-run, are played once and kept in OUT/base-eval (`vzframe eval --base-cache`). A finished run
-is kept, a cut one resumed, so the script can be restarted at any point.
+run, are played once and kept in OUT/base-eval (`vzframe eval --base-cache`). Then `vzframe
+probe` scores the base and the final checkpoint on the probes (the paper's measure: transfer to
+questions never trained on; the same held-out items for every run; `--probes none` skips it).
+A finished run is kept, a cut one resumed, so the script can be restarted at any point.
 
 At the end: `vzframe compare` of every run (HTML, and SVG charts with --svg), `ablation.json`
 (every run's figures) and `ablation.md`: per scheduler the mean and 95% confidence interval
 over seeds of each held-out change from base, then for every pair of schedulers the paired
 difference (same seed, same eval games), its 95% interval, and, where the interval holds 0,
-the number of seeds that would resolve it at the measured spread (80% power, 5% level).
+the number of seeds that would resolve it at the measured spread (80% power, 5% level); the
+same for each probe's change from base (keys ``probe:NAME``).
 """
 
 from __future__ import annotations
@@ -84,6 +88,23 @@ def train_and_eval(
     return json.loads(report.read_text()), [json.loads(line) for line in metrics.open()]
 
 
+def probe_changes(run: Path, steps: int, args: argparse.Namespace, threads: int, shared: bool) -> dict:
+    """``vzframe probe`` of the run's final checkpoint (once: ``probe-step-N.json`` is kept) as
+    ``probe:NAME`` (trained accuracy), ``probe:NAME_base`` and ``probe:NAME_change_se``."""
+    if args.probes == ["none"]:
+        return {}
+    report = run / f"probe-step-{steps}.json"
+    if not report.exists():
+        vz("probe", str(run), "--step", str(steps), "--probes", *args.probes, "--items", str(args.probe_items),
+           "--score", args.probe_score, "--quiet", threads=threads, shared=shared)  # fmt: skip
+    out = {}
+    for name, entry in json.loads(report.read_text())["probes"].items():
+        out[f"probe:{name}"] = entry["trained"]["accuracy"]
+        out[f"probe:{name}_base"] = entry["base"]["accuracy"]
+        out[f"probe:{name}_change_se"] = entry["change_se"]
+    return out
+
+
 def switches(rows: list[dict]) -> int:
     """Phase switches in a run's metrics rows."""
     return sum(a["phase"] != b["phase"] for a, b in zip(rows, rows[1:]))
@@ -107,6 +128,7 @@ def one_run(out: Path, scheduler: str, seed: int, args: argparse.Namespace, base
         "train_acc_last10": statistics.fmean(r["acc"] for r in rows[-10:]),
         "clue_steps": sum(r["phase"] == "clue" for r in rows),
         "switches": switches(rows),
+        **probe_changes(run, args.steps, args, threads, args.jobs > 1),
     }
 
 
@@ -165,12 +187,23 @@ def summary(results: list[dict]) -> str:
             f"| {statistics.fmean(r['na'] for r in rows):.3f} | {statistics.fmean(r['train_acc_last10'] for r in rows):.3f} "
             f"| {statistics.fmean(r['clue_steps'] for r in rows):.1f} | {statistics.fmean(r['switches'] for r in rows):.1f} |"
         )
+    probes = sorted({k.removesuffix("_base") for r in results for k in r if k.startswith("probe:") and k.endswith("_base")})
+    if probes:
+        names = [p.removeprefix("probe:") for p in probes]
+        lines += ["", "Probe changes from the base (transfer: questions never trained on; the same held-out items "
+                  "for every run); mean ± 95% interval over seeds; base accuracy in the header.", ""]  # fmt: skip
+        lines.append("| scheduler | " + " | ".join(
+            f"{n} (base {statistics.fmean(r[f'probe:{n}_base'] for r in results):.3f})" for n in names) + " |")
+        lines.append("|---|" + "---:|" * len(names))
+        for s in present:
+            rows = list(by[s].values())
+            lines.append(f"| {s} | " + " | ".join(cell([r[p] - r[f"{p}_base"] for r in rows]) for p in probes) + " |")
     lines += ["", "Paired differences (row scheduler minus column scheduler, the same seeds and eval games):", ""]
     lines += ["| pair | metric | difference | resolved | seeds to resolve |", "|---|---|---:|---|---:|"]
     for a, b in itertools.combinations(present, 2):
         common = sorted(set(by[a]) & set(by[b]))
-        for key in METRICS:
-            diffs = [by[a][s][key] - by[b][s][key] for s in common]
+        for key in [*METRICS, *probes]:
+            diffs = [by[a][s][key] - by[b][s][key] for s in common if key in by[a][s] and key in by[b][s]]
             if len(diffs) < 2:
                 continue
             mean, half = interval(diffs)
@@ -191,6 +224,10 @@ def main() -> None:
     parser.add_argument("--eval-games", type=int, default=64)
     parser.add_argument("--jobs", type=int, default=2, help="runs at once; the CPU threads are split between them")
     parser.add_argument("--svg", type=Path, help="also write the comparison's charts as SVG files here")
+    parser.add_argument("--probes", nargs="+", default=["clevr.*"], help="probes `vzframe probe` scores (none: skip)")
+    parser.add_argument("--probe-items", type=int, default=100, help="items per probe (default 100)")
+    parser.add_argument("--probe-score", choices=("generate", "likelihood"), default="likelihood",
+                        help="likelihood (default): the toy base never learnt the probes' answer format")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     base = yaml.safe_load(args.config.read_text())

@@ -77,3 +77,18 @@ def test_summary_resolves_a_consistent_difference_and_sizes_a_noisy_one():
     # (1.985 + 0.845) * 0.1155 / sqrt(97) = 0.0332 <= 1/30 and at 96 seeds 0.0334 > 1/30: 97 seeds
     assert surv.rstrip(" |").endswith("| 97")
     assert "| hysteresis | +0.200 ± " in text  # 0.6 - 0.4 on average
+
+
+def test_summary_reports_each_probe_change_and_pairs_schedulers_on_it():
+    results = []
+    for seed, noise in enumerate([0.0, 0.03, -0.03]):
+        for scheduler, gain in (("hysteresis", 0.08), ("clue_only", 0.0)):
+            r = row(scheduler, seed, 0.5, 0.5)
+            r.update({"probe:clevr.verify": 0.55 + gain + noise, "probe:clevr.verify_base": 0.55,
+                      "probe:clevr.verify_change_se": 0.02})  # fmt: skip
+            results.append(r)
+    text = ablation.summary(results)
+    assert "| scheduler | clevr.verify (base 0.550) |" in text
+    assert "| hysteresis | +0.080 ± " in text and "| clue_only | +0.000 ± " in text
+    pair = next(line for line in text.splitlines() if line.startswith("| hysteresis - clue_only | probe:clevr.verify"))
+    assert "+0.080 ± 0.000" in pair and "yes, hysteresis higher" in pair  # the same noise in both arms: paired away
