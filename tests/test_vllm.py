@@ -139,3 +139,16 @@ def test_vllm_async_play_that_raises_leaves_no_request_behind(engines):
         play_async([*spy_games(2), Broken(None, seed=9, images=lambda: make_image(9))], fast)
     assert not fast.llm.llm_engine.has_unfinished_requests()
     assert fast.finished() == []
+
+
+def test_vllm_answers_probes_as_transformers_does(engines):
+    """``vzframe probe --engine vllm``'s scoring path: the same greedy answers, so the same figures."""
+    from vzframe.plugins import build_registry, make_plugin_manager
+    from vzframe.probes.score import answer, prepare
+
+    _, hf, fast = engines
+    registry = build_registry(make_plugin_manager())
+    chosen = {n: registry.probes[n] for n in ("clevr.verify", "clevr.count")}
+    sets = prepare(chosen, n=6, seed=0, sources=registry.image_sources)
+    expected, got = answer(hf, sets, batch_size=5), answer(fast, sets, batch_size=5)
+    assert {k: [a.completion for a in v] for k, v in got.items()} == {k: [a.completion for a in v] for k, v in expected.items()}

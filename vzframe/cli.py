@@ -163,6 +163,7 @@ def cmd_probe(args: argparse.Namespace) -> int:
         args.path, probes=args.probes, labelled=args.labelled or (), items=args.n_items, seed=args.seed, step=args.step,
         base=args.base, temperature=args.temperature, max_new_tokens=args.max_new_tokens, batch_size=args.batch_size,
         engine=args.engine, json_out=args.json, score=args.score, show_progress=not args.quiet,
+        lmms_tasks=args.lmms_eval or (), lmms_include=args.lmms_include, lmms_limit=args.lmms_limit,
     )  # fmt: skip
     print_reports(result["reports"])
     steps = [r["step"] for r in result["reports"] if r["step"] is not None]
@@ -218,7 +219,7 @@ def build_parser(plugins: list[str] | None = None) -> argparse.ArgumentParser:
         "accuracy, the change from the base and its paired standard error; writes RUN/probe-step-N.json.",
     )
     probe_cmd.add_argument("path", help="a run's output directory, or a Hugging Face model directory")
-    probe_cmd.add_argument("--probes", nargs="+", metavar="NAME", help="probes to score, e.g. clevr.verify or clevr.* (default: all registered)")
+    probe_cmd.add_argument("--probes", nargs="+", metavar="NAME", help="probes to score, e.g. clevr.verify or clevr.* (default: all registered; none: only --labelled and --lmms-eval)")
     probe_cmd.add_argument("--labelled", action="append", metavar="FILE", help="also score a labelled set: a .jsonl file or a saved dataset folder (repeatable)")
     probe_cmd.add_argument("--items", dest="n_items", type=int, default=100, help="items per generated probe (default 100)")
     probe_cmd.add_argument("--seed", type=int, default=0, help="which held-out items (default 0)")
@@ -231,6 +232,10 @@ def build_parser(plugins: list[str] | None = None) -> argparse.ArgumentParser:
     probe_cmd.add_argument("--score", choices=("generate", "likelihood"), default="generate",
                            help="generate: sample an answer through the rollout engine (default); likelihood: rank each "
                            "item's choices by log-probability (closed answers only; measures models that never learnt the format)")
+    probe_cmd.add_argument("--lmms-eval", nargs="+", metavar="TASK", help="also run these lmms-eval tasks on the same models "
+                           '(pip install -e ".[eval]", or VZFRAME_LMMS_PYTHON=python of an environment that has it)')
+    probe_cmd.add_argument("--lmms-include", metavar="DIR", help="a folder of local lmms-eval tasks (lmms-eval's --include_path)")
+    probe_cmd.add_argument("--lmms-limit", type=int, metavar="N", help="the first N items of each lmms-eval task")
     probe_cmd.add_argument("--json", help="also write the report to this file")
     probe_cmd.add_argument("--quiet", action="store_true", help="no progress bar")
     probe_cmd.set_defaults(func=cmd_probe)

@@ -45,7 +45,8 @@ def probe(
     path: str | Path, *, probes: Sequence[str] | None = None, labelled: Sequence[str] = (), items: int = 100,
     seed: int = 0, step: int | None = None, base: str | None = None, temperature: float = 0.0,
     max_new_tokens: int | None = None, batch_size: int = 32, engine: str | None = None, json_out: str | None = None,
-    score: str = "generate", warn: Callable[[str], None] = warn_stderr, show_progress: bool = True,
+    score: str = "generate", lmms_tasks: Sequence[str] = (), lmms_include: str | None = None, lmms_limit: int | None = None,
+    warn: Callable[[str], None] = warn_stderr, show_progress: bool = True,
 ) -> dict[str, Any]:  # fmt: skip
     """Score (module docstring); return the report of the newest model scored (the one printed)."""
     from vzframe import checkpoint
@@ -77,8 +78,9 @@ def probe(
         except FileNotFoundError as exc:
             raise ConfigError(str(exc)) from None
         chosen_probes[own.name] = own
-    if not chosen_probes:
-        raise ConfigError("No probe to score: name some with --probes, or give a labelled set with --labelled FILE.")
+    if not chosen_probes and not lmms_tasks:
+        raise ConfigError("No probe to score: name some with --probes, give a labelled set with --labelled FILE, "
+                          "or lmms-eval tasks with --lmms-eval TASK.")  # fmt: skip
     if score not in ("generate", "likelihood"):
         raise ConfigError(f"--score {score!r}: choose generate or likelihood.")
     sets = prepare(chosen_probes, n=items, seed=seed, sources=registry.image_sources, run_source=run_source, warn=warn)
@@ -86,18 +88,31 @@ def probe(
         for s in [s for s in sets if not all(item.choices for item in s.items)]:
             warn(f"probe {s.probe.name!r} has open answers (items without choices): not scored by likelihood")
             sets.remove(s)
-    if not sets:
+    if chosen_probes and not sets and not lmms_tasks:
         raise ConfigError("None of the chosen probes has an item to score (see the warnings above).")
 
     settings = rollout.model_copy(update={
         "temperature": temperature, "max_new_tokens": max_new_tokens or rollout.max_new_tokens,
         **({"engine": engine} if engine else {}),
     })  # fmt: skip
-    scorer = Scorer(settings, sets, batch_size=batch_size, show_progress=show_progress, mode=score)
-    base_answers = scorer.answers(base_path, "base") if base_path else None
+    labels = {"base": base_path} if base_path else {}
+    labels.update({label: model_path for label, _, model_path in models})
+    got: dict[str, dict[str, list[Answer]]] = {label: {} for label in labels}
+    if sets:
+        scorer = Scorer(settings, sets, batch_size=batch_size, show_progress=show_progress, mode=score)
+        for label, model_path in labels.items():
+            got[label] = scorer.answers(model_path, label)
+        scorer.close()
+    if lmms_tasks:  # lmms-eval's own tasks, on the same models, paired item by item
+        out = target / "lmms-eval" if models and models[0][1] is not None else Path(json_out or "lmms-eval").with_suffix("")
+        extra_sets, extra = lmms_results(labels, lmms_tasks, include=lmms_include, limit=lmms_limit, out=out)
+        sets += extra_sets
+        for label in labels:
+            got[label].update(extra[label])
+    base_answers = got.get("base") if base_path else None
     reports = []
     for label, ckpt_step, model_path in models:
-        trained = scorer.answers(model_path, label)
+        trained = got[label]
         report = make_report(sets, base_answers, trained, base_model=base_path, model=model_path, step=ckpt_step,
                              run=str(target) if ckpt_step is not None else None, settings=settings, items=items, seed=seed,
                              mode=score)  # fmt: skip
@@ -110,14 +125,16 @@ def probe(
         reports.append(report)
     if json_out:
         Path(json_out).write_text(json.dumps(reports[-1] if len(reports) == 1 else {"reports": reports}, indent=1))
-    scorer.close()
     return {"reports": reports}
 
 
 def choose_probes(registered: dict[str, Any], names: Sequence[str] | None) -> dict[str, Any]:
-    """The registered probes named (a name, or a prefix ending in ``.*``: ``clevr.*``), or all."""
+    """The registered probes named (a name, or a prefix ending in ``.*``: ``clevr.*``), all of
+    them for None, none for ``["none"]``."""
     if names is None:
         return dict(registered)
+    if list(names) == ["none"]:
+        return {}
     chosen = {}
     for name in names:
         found = [p for p in registered if p == name or (name.endswith(".*") and p.startswith(name[:-1]))]
@@ -125,6 +142,42 @@ def choose_probes(registered: dict[str, Any], names: Sequence[str] | None) -> di
             raise ConfigError(f"Unknown probe {name!r}. Registered: {', '.join(sorted(registered)) or 'none'}.")
         chosen.update({p: registered[p] for p in found})
     return chosen
+
+
+class LmmsTask:
+    """An lmms-eval task as it appears among the probes of a report (``lmms:TASK``)."""
+
+    sources: tuple[str, ...] = ()
+
+    def __init__(self, task: str) -> None:
+        self.name, self.label, self.format = f"lmms:{task}", f"lmms-eval: {task}", f"lmms:{task}"
+
+
+def lmms_results(
+    labels: dict[str, str], tasks: Sequence[str], *, include: str | None, limit: int | None, out: Path,
+) -> tuple[list[ProbeSet], dict[str, dict[str, list[Answer]]]]:  # fmt: skip
+    """lmms-eval's ``tasks`` on every labelled model directory (``vzframe.probes.lmms.run_tasks``,
+    in the environment it finds), as probe sets and answers that pair item by item."""
+    from vzframe.probes import ProbeItem
+    from vzframe.probes.lmms import LmmsEvalError, run_tasks
+
+    names = {label: label.replace(" ", "-") for label in labels}
+    try:
+        results = run_tasks({names[label]: Path(path) for label, path in labels.items()}, list(tasks),
+                            include_path=Path(include) if include else None, out=out, limit=limit)  # fmt: skip
+    except (LmmsEvalError, FileNotFoundError, ValueError) as exc:
+        raise ConfigError(f"--lmms-eval: {exc}") from None
+    first = results[names[next(iter(labels))]]
+    sets = [ProbeSet(LmmsTask(task), [ProbeItem(f"lmms:{task}:{d}", None, task, ("-",)) for d in r["doc_ids"]], "lmms-eval", 0)
+            for task, r in first.items()]  # fmt: skip
+    answers: dict[str, dict[str, list[Answer]]] = {}
+    for label in labels:
+        answers[label] = {}
+        for task, r in results[names[label]].items():
+            responses = r.get("responses") or [""] * len(r["scores"])
+            answers[label][f"lmms:{task}"] = [Answer(f"lmms:{task}:{d}", str(text), str(text), True, float(score))
+                                              for d, text, score in zip(r["doc_ids"], responses, r["scores"])]  # fmt: skip
+    return sets, answers
 
 
 class Scorer:
