@@ -90,7 +90,8 @@ def train_and_eval(
 
 def probe_changes(run: Path, steps: int, args: argparse.Namespace, threads: int, shared: bool) -> dict:
     """``vzframe probe`` of the run's final checkpoint (once: ``probe-step-N.json`` is kept) as
-    ``probe:NAME`` (trained accuracy), ``probe:NAME_base`` and ``probe:NAME_change_se``."""
+    ``probe:NAME`` (trained accuracy), ``probe:NAME_base`` and ``probe:NAME_change_se``, and
+    with likelihood scoring the same for ``probe:NAME p(right)``."""
     if args.probes == ["none"]:
         return {}
     report = run / f"probe-step-{steps}.json"
@@ -102,6 +103,10 @@ def probe_changes(run: Path, steps: int, args: argparse.Namespace, threads: int,
         out[f"probe:{name}"] = entry["trained"]["accuracy"]
         out[f"probe:{name}_base"] = entry["base"]["accuracy"]
         out[f"probe:{name}_change_se"] = entry["change_se"]
+        if "p_right" in entry["trained"]:  # likelihood scoring: the probability on the right choices, finer
+            out[f"probe:{name} p(right)"] = entry["trained"]["p_right"]
+            out[f"probe:{name} p(right)_base"] = entry["base"]["p_right"]
+            out[f"probe:{name} p(right)_change_se"] = entry["change_p_right_se"]
     return out
 
 

@@ -4,6 +4,7 @@ parsing, paired figures, a user's labelled set."""
 from __future__ import annotations
 
 import json
+import math
 import shutil
 from pathlib import Path
 
@@ -227,6 +228,8 @@ def test_likelihood_picks_the_choice_a_plain_forward_scores_highest(tiny_model_d
             totals[choice] = float(logp[torch.arange(len(ids)), torch.tensor(ids)].sum())
         assert chosen.answer == max(totals, key=totals.get)
         assert chosen.score == (1.0 if chosen.answer in item.answers else 0.0)
+        norm = sum(math.exp(v) for v in totals.values())
+        assert chosen.p_right == pytest.approx(sum(math.exp(totals[c]) for c in item.answers) / norm, rel=1e-3)
         ids = [tiny_processor.tokenizer(f"<answer>{c}</answer>", add_special_tokens=False).input_ids + [eos] for c in item.choices]
         fast = choice_logprobs(model, tiny_processor, observation(item), ids)  # the prompt run once for all choices
         assert fast == pytest.approx([totals[c] for c in item.choices], rel=1e-4, abs=1e-4)
@@ -306,6 +309,18 @@ def test_probe_command_on_a_model_directory_with_a_labelled_set(tiny_model_dir, 
     assert report["probes"]["set.verify"]["trained"]["n"] == 5
     # the same items, read back from disk, get the same answers as the generated probe
     assert report["probes"]["set.verify"]["trained"]["accuracy"] == report["probes"]["clevr.verify"]["trained"]["accuracy"]
+
+
+def test_auto_scores_vzframe_built_bases_by_likelihood_and_other_models_by_generation(tmp_path, tiny_model_dir):
+    from vzframe.probes.command import auto_score
+
+    assert auto_score(ROOT / "plugins/toy_world/model") == "likelihood"  # never taught a probe's format
+    assert auto_score(tiny_model_dir) == "likelihood"  # random weights
+    taught = tmp_path / "taught"
+    taught.mkdir()
+    (taught / "vzframe-toy.json").write_text(json.dumps({"kind": "toy-world", "probe_formats": ["clevr.verify"]}))
+    assert auto_score(taught) == "generate"
+    assert auto_score(tmp_path) == "generate"  # a pretrained model: no stamp
 
 
 def test_probe_command_names_what_is_wrong(tmp_path, capsys):

@@ -229,9 +229,10 @@ def build_parser(plugins: list[str] | None = None) -> argparse.ArgumentParser:
     probe_cmd.add_argument("--max-new-tokens", type=int, help="default: the run's rollout.max_new_tokens")
     probe_cmd.add_argument("--batch-size", type=int, default=32, help="observations per generation call (default 32)")
     probe_cmd.add_argument("--engine", choices=("hf", "vllm"), help="rollout engine (default: the run's rollout.engine)")
-    probe_cmd.add_argument("--score", choices=("generate", "likelihood"), default="generate",
-                           help="generate: sample an answer through the rollout engine (default); likelihood: rank each "
-                           "item's choices by log-probability (closed answers only; measures models that never learnt the format)")
+    probe_cmd.add_argument("--score", choices=("auto", "generate", "likelihood"), default="auto",
+                           help="generate: sample an answer through the rollout engine; likelihood: rank each item's choices "
+                           "by log-probability (closed answers only; measures models that never learnt the format); auto "
+                           "(default): likelihood for a vzframe-built base (toy, tiny) never taught a probe format, else generate")
     probe_cmd.add_argument("--lmms-eval", nargs="+", metavar="TASK", help="also run these lmms-eval tasks on the same models "
                            '(pip install -e ".[eval]", or VZFRAME_LMMS_PYTHON=python of an environment that has it)')
     probe_cmd.add_argument("--lmms-include", metavar="DIR", help="a folder of local lmms-eval tasks (lmms-eval's --include_path)")

@@ -20,7 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from vzframe.config import ConfigError
-from vzframe.probes.score import Answer, ProbeSet, answer, paired, prepare, summary, warn_stderr
+from vzframe.probes.score import Answer, ProbeSet, answer, paired, paired_p_right, prepare, summary, warn_stderr
+
+STAMPS = ("vzframe-toy.json", "vzframe-tiny.json")
+"""What vzframe writes beside the weights of a model it built (a toy base, the tiny model)."""
 
 
 def in_warm_start(model_dir: str | Path, fmt: str) -> bool | None:
@@ -29,7 +32,7 @@ def in_warm_start(model_dir: str | Path, fmt: str) -> bool | None:
     taught captions and its game's turns only); the tiny random model was taught nothing;
     of any other model (a pretrained VLM) nobody here knows: None."""
     folder = Path(model_dir)
-    for stamp_name in ("vzframe-toy.json", "vzframe-tiny.json"):
+    for stamp_name in STAMPS:
         stamp_file = folder / stamp_name
         if stamp_file.is_file():
             try:
@@ -41,11 +44,26 @@ def in_warm_start(model_dir: str | Path, fmt: str) -> bool | None:
     return None
 
 
+def auto_score(model_dir: str | Path) -> str:
+    """``--score auto``: ``likelihood`` for a model vzframe built (a toy base or the tiny random
+    model) whose stamp lists no probe format its warm start taught, so its generated answers
+    would all be off-format; ``generate`` for any other model (a pretrained VLM)."""
+    for stamp_name in STAMPS:
+        stamp_file = Path(model_dir) / stamp_name
+        if stamp_file.is_file():
+            try:
+                stamp = json.loads(stamp_file.read_text())
+            except ValueError:
+                return "generate"
+            return "generate" if isinstance(stamp, dict) and stamp.get("probe_formats") else "likelihood"
+    return "generate"
+
+
 def probe(
     path: str | Path, *, probes: Sequence[str] | None = None, labelled: Sequence[str] = (), items: int = 100,
     seed: int = 0, step: int | None = None, base: str | None = None, temperature: float = 0.0,
     max_new_tokens: int | None = None, batch_size: int = 32, engine: str | None = None, json_out: str | None = None,
-    score: str = "generate", lmms_tasks: Sequence[str] = (), lmms_include: str | None = None, lmms_limit: int | None = None,
+    score: str = "auto", lmms_tasks: Sequence[str] = (), lmms_include: str | None = None, lmms_limit: int | None = None,
     warn: Callable[[str], None] = warn_stderr, show_progress: bool = True,
 ) -> dict[str, Any]:  # fmt: skip
     """Score (module docstring); return the report of the newest model scored (the one printed)."""
@@ -81,8 +99,13 @@ def probe(
     if not chosen_probes and not lmms_tasks:
         raise ConfigError("No probe to score: name some with --probes, give a labelled set with --labelled FILE, "
                           "or lmms-eval tasks with --lmms-eval TASK.")  # fmt: skip
-    if score not in ("generate", "likelihood"):
-        raise ConfigError(f"--score {score!r}: choose generate or likelihood.")
+    if score not in ("auto", "generate", "likelihood"):
+        raise ConfigError(f"--score {score!r}: choose auto, generate or likelihood.")
+    if score == "auto":
+        score = auto_score(base_path or models[0][2])
+        if score == "likelihood":
+            warn(f"scoring by likelihood: {base_path or models[0][2]} is a vzframe-built model whose warm start taught no "
+                 "probe's answer format (--score generate to sample answers instead)")  # fmt: skip
     sets = prepare(chosen_probes, n=items, seed=seed, sources=registry.image_sources, run_source=run_source, warn=warn)
     if score == "likelihood":
         for s in [s for s in sets if not all(item.choices for item in s.items)]:
@@ -258,6 +281,8 @@ def make_report(
         if base is not None:
             entry["base"] = summary(base[name], s.items)
             entry["change"], entry["change_se"] = paired(base[name], trained[name])
+            if (fine := paired_p_right(base[name], trained[name])) is not None:
+                entry["change_p_right"], entry["change_p_right_se"] = fine
         out[name] = entry
     return {
         "run": run, "step": step, "model": model, "base_model": base_model, "items_per_probe": items, "seed": seed,
@@ -284,46 +309,61 @@ def write(dest: Path, report: dict[str, Any], sets: list[ProbeSet], base: dict[s
 
 
 def _answer_row(a: Answer) -> dict[str, Any]:
-    return {"completion": a.completion, "answer": a.answer, "tagged": a.tagged, "score": a.score}
+    row = {"completion": a.completion, "answer": a.answer, "tagged": a.tagged, "score": a.score}
+    return row if a.p_right is None else {**row, "p_right": a.p_right}
 
 
 def print_reports(reports: list[dict[str, Any]]) -> None:
-    """One table: a row per probe; the base's accuracy, then each model's with its change."""
+    """A table of accuracy (a row per probe; the base's, then each model's with its change), and
+    with likelihood scoring a second of the probability on the right choices."""
     from rich.console import Console
-    from rich.table import Table
 
     if not reports:
         return
     first = reports[0]
     how = first["decoding"]
     how = "likelihood of each choice" if how.get("score") == "likelihood" else f"{how['engine']}, temperature {how['temperature']}"
-    table = Table(title=f"Probes of {first['run'] or first['model']} ({how})")
-    table.add_column("probe")
-    table.add_column("items", justify="right")
-    table.add_column("in warm start")
+    console = Console(width=200)
+    console.print(_table(reports, f"Probes of {first['run'] or first['model']} ({how}): accuracy", "accuracy", "se", "change"),
+                  highlight=False)  # fmt: skip
+    fine = any("p_right" in e["trained"] for e in first["probes"].values())
+    if fine:
+        console.print(_table(reports, "Probability on the right choices (normalised over each item's choices)", "p_right",
+                             "p_right_se", "change_p_right"), highlight=False)  # fmt: skip
+    console.print(
+        "± one standard error over items; (+x ± s): the change from the base with its paired standard error (the same "
+        "items, the same sampling seeds). 'in warm start': whether the base model's warm start taught this question format "
+        "(yes: a sharpened skill; no: transfer; unknown: a pretrained model)."
+        + (" Accuracy takes each item's most likely choice; the probability on the right choices moves before it does." if fine else ""),
+        highlight=False, soft_wrap=True,
+    )
+
+
+def _table(reports: list[dict[str, Any]], title: str, key: str, se_key: str, change: str) -> Any:
+    from rich.table import Table
+
+    table = Table(title=title)
+    for column in ("probe", "items", "in warm start"):
+        table.add_column(column, justify="right" if column == "items" else "left")
+    first = reports[0]
     has_base = any("base" in e for e in first["probes"].values())
     if has_base:
         table.add_column("base", justify="right")
     for r in reports:
         table.add_column(f"step {r['step']}" if r["step"] is not None else Path(r["model"]).name, justify="right")
     for name, entry in first["probes"].items():
+        if key not in entry["trained"]:
+            continue
         seen = {True: "yes", False: "no", None: "unknown"}[entry["in_warm_start"]]
         cells = [f"{entry['label']} ({name})", str(entry["items"]), seen]
         if has_base:
-            cells.append(_cell(entry["base"]["accuracy"], entry["base"]["se"]))
+            cells.append(_cell(entry["base"][key], entry["base"][se_key]))
         for r in reports:
             e = r["probes"][name]
-            change = f" ({e['change']:+.3f} ± {e['change_se']:.3f})" if "change" in e else ""
-            cells.append(_cell(e["trained"]["accuracy"], e["trained"]["se"]) + change)
+            moved = f" ({e[change]:+.3f} ± {e[change + '_se']:.3f})" if change in e else ""
+            cells.append(_cell(e["trained"][key], e["trained"][se_key]) + moved)
         table.add_row(*cells)
-    console = Console(width=200)
-    console.print(table, highlight=False)
-    console.print(
-        "accuracy ± one standard error over items; (+x ± s): the change from the base with its paired standard error "
-        "(the same items, the same sampling seeds). 'in warm start': whether the base model's warm start taught this "
-        "question format (yes: a sharpened skill; no: transfer; unknown: a pretrained model).",
-        highlight=False, soft_wrap=True,
-    )
+    return table
 
 
 def _cell(value: float, se: float) -> str:

@@ -41,6 +41,9 @@ class Answer:
     tagged: bool
     """Whether the answer came in an ``<answer>`` tag (the format asked for)."""
     score: float
+    p_right: float | None = None
+    """With ``--score likelihood``: the probability the model puts on the right choices,
+    normalised over the item's choices (a finer measure than the 0/1 ``score``)."""
 
 
 def warn_stderr(message: str) -> None:
@@ -154,7 +157,10 @@ def likelihood(
             ids = [tokenizer(f"<answer>{c}</answer>", add_special_tokens=False).input_ids + [eos] for c in item.choices]
             totals = choice_logprobs(hf, processor, observation(item), ids)
             best = max(zip(totals, item.choices))[1]
-            out[s.probe.name][i] = Answer(item.id, best, best, True, float(s.probe.score(item, best)))
+            top = max(totals)
+            weights = [math.exp(t - top) for t in totals]
+            right = sum(w for w, c in zip(weights, item.choices) if s.probe.score(item, c) > 0) / sum(weights)
+            out[s.probe.name][i] = Answer(item.id, best, best, True, float(s.probe.score(item, best)), right)
             if progress is not None:
                 progress(len(item.choices))
     return out
@@ -212,11 +218,14 @@ def summary(answers: Sequence[Answer], items: Sequence[ProbeItem]) -> dict[str, 
     kinds: dict[str, list[float]] = {}
     for a, item in zip(answers, items):
         kinds.setdefault(item.kind or "-", []).append(a.score)
-    return {
+    out = {
         "accuracy": acc, "se": se, "n": len(scores),
         "format_rate": sum(a.tagged for a in answers) / max(1, len(answers)),
         "by_kind": {k: {"accuracy": mean_se(v)[0], "n": len(v)} for k, v in sorted(kinds.items())},
     }  # fmt: skip
+    if answers and all(a.p_right is not None for a in answers):
+        out["p_right"], out["p_right_se"] = mean_se([a.p_right for a in answers])
+    return out
 
 
 def mean_se(values: Sequence[float]) -> tuple[float, float]:
@@ -245,3 +254,10 @@ def paired(base: Sequence[Answer], trained: Sequence[Answer]) -> tuple[float, fl
     if [a.id for a in base] != [a.id for a in trained]:
         raise ValueError("paired: the two answer lists are not of the same items in the same order")
     return mean_se([t.score - b.score for b, t in zip(base, trained)])
+
+
+def paired_p_right(base: Sequence[Answer], trained: Sequence[Answer]) -> tuple[float, float] | None:
+    """As ``paired``, for the probability on the right choices; None without likelihoods."""
+    if not base or any(a.p_right is None for a in (*base, *trained)):
+        return None
+    return mean_se([t.p_right - b.p_right for b, t in zip(base, trained)])  # type: ignore[operator]
