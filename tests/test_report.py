@@ -418,10 +418,20 @@ def probe_entry(label: str, acc: float, base: float | None, *, warm: bool | None
     return entry
 
 
-def write_probe(run: Path, step: int, probes: dict, *, seed: int = 0, mtime: float | None = None) -> None:
+def with_p_right(entry: dict, trained: float, base: float | None = 0.508, *, se: float = 0.011, change_se: float = 0.002) -> dict:
+    """``entry`` as likelihood scoring writes it: the mean probability on the right choices, its
+    standard error, and the paired change from the base."""
+    entry["trained"].update(p_right=trained, p_right_se=se)
+    if base is not None:
+        entry["base"].update(p_right=base, p_right_se=0.012)
+        entry.update(change_p_right=trained - base, change_p_right_se=change_se)
+    return entry
+
+
+def write_probe(run: Path, step: int, probes: dict, *, seed: int = 0, mtime: float | None = None, score: str = "generate") -> None:
+    decoding = {"score": score, "engine": "hf" if score == "generate" else "hf forward", "temperature": 0.0, "max_new_tokens": 32}
     report = {"run": str(run), "step": step, "model": f"{run}/checkpoints/step-{step}/model", "base_model": "/models/base",
-              "items_per_probe": 100, "seed": seed,
-              "decoding": {"score": "generate", "engine": "hf", "temperature": 0.0, "max_new_tokens": 32}, "probes": probes}  # fmt: skip
+              "items_per_probe": 100, "seed": seed, "decoding": decoding, "probes": probes}  # fmt: skip
     path = run / f"probe-step-{step}.json"
     path.write_text(json.dumps(report, indent=1))
     if mtime is not None:
@@ -435,6 +445,17 @@ def probe_run(path: Path, gains: tuple[float, ...] = (0.05, 0.12, 0.1), **kw) ->
     for i, (step, gain) in enumerate(zip((4, 8, 11), gains)):
         write_probe(run, step, {"clevr.verify": probe_entry("CLEVR: is a player's claim true?", 0.5 + gain, 0.5),
                                 "clevr.count": probe_entry("CLEVR: how many?", 0.3, None, warm=True)}, mtime=1e9 + i)  # fmt: skip
+    return run
+
+
+def likelihood_run(path: Path, p_rights: tuple[float, ...] = (0.512, 0.52, 0.531), **kw) -> Path:
+    """A run scored by likelihood at steps 4, 8 and 11: clevr.verify with p(right) (its accuracy
+    unmoved from the base's), clevr.count without it."""
+    run = make_run(path, **kw)
+    for i, (step, p_right) in enumerate(zip((4, 8, 11), p_rights)):
+        verify = with_p_right(probe_entry("CLEVR: is a player's claim true?", 0.59, 0.59, change_se=0.0), p_right)
+        write_probe(run, step, {"clevr.verify": verify, "clevr.count": probe_entry("CLEVR: how many?", 0.3, 0.3)},
+                    mtime=1e9 + i, score="likelihood")  # fmt: skip
     return run
 
 
@@ -557,3 +578,73 @@ def test_compare_draws_a_base_line_per_run_when_their_base_models_differ(tmp_pat
     verify = charts["probe-clevr.verify"]
     assert re.findall(r"<title>([^<]*)</title>", verify)[:4] == ["run-a (hysteresis)", "run-b (hysteresis)", "run-a (hysteresis) base", "run-b (hysteresis) base"]
     assert "<polygon" not in verify  # no bands for per-run base lines
+
+
+FINE_TITLE = "CLEVR: is a player&#x27;s claim true? (clevr.verify) · p(right)"
+
+
+def test_report_draws_and_tabulates_p_right_beside_accuracy_where_the_probe_has_it(tmp_path):
+    html = report(likelihood_run(tmp_path / "run"), "--max-games", "0")
+    section = html[html.index("<h2>Transfer: probes</h2>") :]
+    verify = "CLEVR: is a player&#x27;s claim true? (clevr.verify)"
+    assert chart_titles(html)[-3:] == [verify, FINE_TITLE, "CLEVR: how many? (clevr.count)"]  # beside its accuracy chart
+    fine = svg_of(section, FINE_TITLE)
+    assert legend(section, FINE_TITLE)[:2] == ["base model", "checkpoints"]
+    assert fine.count("<circle") == 3 and fine.count(f'fill="{LINE_COLORS[1]}"') == 3  # a point per step, in another colour
+    assert "checkpoints at step 8: 0.52 ± 0.011" in fine and '<polygon points="' in fine  # its se; the base with its band
+    assert ">1</text>" not in fine and ">1</text>" in svg_of(section, verify)  # fitted to the values, accuracy 0 to 1
+    accuracy, fine_table = section.split("<h3>Probability on the right choices: p(right)</h3>")
+    assert "<h3>Accuracy</h3>" in accuracy and cells(accuracy, verify)[3:] == ["0.590 ± 0.050"] + ["0.590 ± 0.049 (+0.000 ± 0.000)"] * 3
+    assert re.findall(r"<th>([^<]*)</th>", fine_table.split("</thead>")[0]) == ["probe", "base", "step 4", "step 8", "step 11"]
+    assert cells(fine_table, verify)[1:] == ["0.508 ± 0.012", "0.512 ± 0.011 (+0.004 ± 0.002)", "0.520 ± 0.011 (+0.012 ± 0.002)",
+                                             "0.531 ± 0.011 (+0.023 ± 0.002)"]  # fmt: skip
+    assert "clevr.count" not in fine_table.split("</table>")[0]  # no p(right): no row, no chart
+    assert "<i>p(right)</i>: the mean probability the model puts on the right choices, normalised over each item" in section
+
+
+def test_report_p_right_of_untrusted_files_is_checked_like_accuracy(tmp_path):
+    run = make_run(tmp_path / "run")
+    entries = [with_p_right(probe_entry(EVIL, 0.6, 0.5), 0.55), with_p_right(probe_entry(EVIL, 0.6, 0.5), float("nan")),
+               with_p_right(probe_entry(EVIL, 0.6, 0.5), 0.57, change_se=float("nan")), with_p_right(probe_entry(EVIL, 0.6, 0.5), 0.58)]  # fmt: skip
+    entries[0]["trained"]["p_right_se"] = "0.01"  # text: no se
+    entries[3]["change_p_right"] = True  # not a number: the difference of the two (the mean of the paired changes)
+    count = probe_entry("how many?", 0.3, 0.3)
+    count["trained"]["p_right"] = [0.4]
+    for i, (step, entry) in enumerate(zip((2, 4, 6, 8), entries)):
+        write_probe(run, step, {EVIL: entry, "clevr.count": count}, score="likelihood", mtime=1e9 + i)
+    html = report(run, "--max-games", "0")
+    page_text = html.split("</style>")[-1]
+    assert "<script>alert" not in page_text
+    fine_table = html.split("<h3>Probability on the right choices: p(right)</h3>")[1].split("</table>")[0]
+    assert cells(fine_table, esc(f"{EVIL} ({EVIL})"))[1:] == ["0.508 ± 0.012", "0.550 (+0.042 ± 0.002)", "–", "0.570 ± 0.011 (+0.062)",
+                                                              "0.580 ± 0.011 (+0.072 ± 0.002)"]  # fmt: skip
+    assert svg_of(html, f"{esc(EVIL)} ({esc(EVIL)}) · p(right)").count("<circle") == 3  # the NaN step left out
+    assert "how many?" not in fine_table and "how many? (clevr.count) · p(right)" not in html  # a list is no number
+
+
+def test_compare_draws_p_right_per_probe_a_line_per_run_that_has_it(tmp_path):
+    import xml.etree.ElementTree as ET
+
+    a = likelihood_run(tmp_path / "run-a")
+    b = likelihood_run(tmp_path / "run-b", p_rights=(0.5, 0.49), scheduler="clue_only", steps=9)  # steps 4 and 8
+    c = probe_run(tmp_path / "run-c", scheduler="bandit")  # generated answers: accuracy only
+    out, folder = tmp_path / "c.html", tmp_path / "svg"
+    assert main(["compare", str(a), str(b), str(c), "--out", str(out), "--svg", str(folder)], plugins=PLUGINS) == 0
+    html = out.read_text()
+    section = html[html.index("<h2>Transfer: probes</h2>") : html.index("<h2>Runs</h2>")]
+    assert section.count("<svg") == 3  # verify, verify p(right), count; the accuracy charts as before
+    assert legend(section, "CLEVR: is a player&#x27;s claim true? (clevr.verify)")[:3] == ["run-a (hysteresis)", "run-b (clue_only)", "run-c (bandit)"]
+    assert legend(section, FINE_TITLE)[:3] == ["base model", "run-a (hysteresis)", "run-b (clue_only)"]  # no line for run-c
+    fine = svg_of(section, FINE_TITLE)
+    assert fine.count("<circle") == 5 and fine.count(f'fill="{LINE_COLORS[0]}"') == 3 and fine.count(f'fill="{LINE_COLORS[1]}"') == 2
+    assert "run-c" not in fine
+    accuracy, fine_table = section.split("<h3>Probability on the right choices: p(right)</h3>")
+    assert cells(accuracy, "run-a (hysteresis)")[1:3] == ["11", "0.590 ± 0.049 (+0.000 ± 0.000)"]
+    assert re.findall(r"<th>([^<]*)</th>", fine_table.split("</thead>")[0]) == ["run", "newest step", "CLEVR: is a player&#x27;s claim true? (clevr.verify)"]
+    assert cells(fine_table, "run-a (hysteresis)")[1:] == ["11", "0.531 ± 0.011 (+0.023 ± 0.002)"]
+    assert cells(fine_table, "run-b (clue_only)")[1:] == ["8", "0.490 ± 0.011 (-0.018 ± 0.002)"]
+    assert cells(fine_table, "run-c (bandit)")[1:] == ["11", "–"]
+    assert "<i>p(right)</i>: the mean probability" in section
+    root = ET.parse(folder / "probe-clevr.verify-p_right.svg").getroot()  # written by --svg, well-formed on its own
+    assert root.tag == "{http://www.w3.org/2000/svg}svg" and "run-b (clue_only)" in (folder / "probe-clevr.verify-p_right.svg").read_text()
+    assert not (folder / "probe-clevr.count-p_right.svg").exists()
