@@ -68,3 +68,21 @@ def test_checkpoint_holds_every_rank(two_ranks):
     ckpt = out / "checkpoints" / "step-4"
     assert (ckpt / "rng-rank0.json").exists() and (ckpt / "rng-rank1.json").exists()
     assert checkpoint.verify(ckpt).step == int(ckpt.name.split("-")[1])  # the manifest covers every rank's files
+
+
+def test_a_command_started_by_an_in_process_run_makes_up_its_own_world_but_keeps_a_launchers():
+    """A world of one that vzframe made up is not passed on: a child process gets a fresh port
+    (the parent's process group holds the inherited one); a launcher's world is kept."""
+    import os
+
+    from vzframe import dist
+
+    show = "import os; from vzframe import dist; dist.setup_environment(); print(os.environ['MASTER_PORT'], os.environ['RANK'])"
+    dist.setup_environment()
+    parent = os.environ["MASTER_PORT"]
+    child = subprocess.run([sys.executable, "-c", show], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    assert child[0] != parent and child[1] == "0"
+    launcher = {k: v for k, v in os.environ.items() if k != dist.SOLO_WORLD}
+    launcher.update(RANK="1", WORLD_SIZE="2", MASTER_PORT="29512")
+    kept = subprocess.run([sys.executable, "-c", show], cwd=ROOT, capture_output=True, text=True, check=True, env=launcher)
+    assert kept.stdout.split() == ["29512", "1"]

@@ -103,10 +103,11 @@ def cmd_export(args: argparse.Namespace) -> int:
     from vzframe import checkpoint
 
     out = Path(args.output_dir).expanduser().resolve()
-    ckpt = checkpoint.export(out, Path(args.dest).expanduser().resolve(), step=args.step)
+    ckpt = checkpoint.export(out, Path(args.dest).expanduser().resolve(), step=args.step, adapter=args.adapter)
     if note := ckpt.fallback_note():
         print(f"warning: {note}", file=sys.stderr)
-    print(f"Exported step {ckpt.step} of {out} to {args.dest} (a Hugging Face model directory, verified).")
+    what = "its LoRA adapters, a PEFT adapter directory" if args.adapter else "a Hugging Face model directory"
+    print(f"Exported step {ckpt.step} of {out} to {args.dest} ({what}, verified).")
     return 0
 
 
@@ -202,6 +203,7 @@ def build_parser(plugins: list[str] | None = None) -> argparse.ArgumentParser:
     export.add_argument("output_dir")
     export.add_argument("dest")
     export.add_argument("--step", type=int, help="the checkpoint's step (default: the newest complete one)")
+    export.add_argument("--adapter", action="store_true", help="a train.lora run: write its adapters alone (default: merged into the base)")
     export.set_defaults(func=cmd_export)
 
     evaluate = sub.add_parser("eval", help="held-out games: the trained model against frozen base-model opponents")

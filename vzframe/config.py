@@ -52,6 +52,21 @@ class RolloutConfig(Strict):
         return self
 
 
+class LoraConfig(Strict):
+    rank: int = Field(16, ge=1)
+    """LoRA rank r of every adapter (a positive integer)."""
+    alpha: float = Field(32.0, gt=0.0)
+    """LoRA alpha: adapters are scaled by alpha / rank."""
+    dropout: float = Field(0.05, ge=0.0, lt=1.0)
+    """Dropout on the adapters' input while training."""
+    target_modules: list[str] = Field(
+        default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"], min_length=1
+    )
+    """Names of the linear layers that get adapters (default: the Qwen2-VL family's language layers)."""
+    vision: bool = False
+    """Also put adapters on matching layers of the vision tower (frozen otherwise)."""
+
+
 class TrainConfig(Strict):
     lr: float = Field(1e-5, gt=0.0)
     """Peak learning rate (AdamW)."""
@@ -81,6 +96,9 @@ class TrainConfig(Strict):
     compute (Qwen2-VL-family models, ZeRO 0-2, no gradient checkpointing; else ignored)."""
     baseline_alpha: float = Field(0.9, ge=0.0, lt=1.0)
     """EMA factor of the role baselines (Role Advantage Estimation)."""
+    lora: LoraConfig | None = None
+    """Train LoRA adapters (PEFT) instead of every weight, e.g. train.lora.rank=16; the KL reference is the model with
+    its adapters off (off by default: empty)."""
 
 
 class ProbeConfig(Strict):

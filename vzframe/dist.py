@@ -111,6 +111,10 @@ def configure_threads() -> ThreadPolicy:
     return policy
 
 
+SOLO_WORLD = "VZFRAME_SOLO_WORLD"
+"""Set to the process id of the process that made up a world of one (no launcher)."""
+
+
 def setup_environment() -> None:
     """Fill in what DeepSpeed needs for a one-process run; pick the CPU accelerator when
     there is no GPU; set the thread policy."""
@@ -127,10 +131,15 @@ def setup_environment() -> None:
     # Python environment; one cache per environment stops them rebuilding each other's.
     tag = hashlib.sha1(sys.prefix.encode()).hexdigest()[:8]
     os.environ.setdefault("TORCH_EXTENSIONS_DIR", str(Path.home() / ".cache" / "torch_extensions" / f"vzframe-{tag}"))
-    if "RANK" not in os.environ:
-        os.environ.update(RANK="0", WORLD_SIZE="1", LOCAL_RANK="0", LOCAL_SIZE="1")
+    # A world of one made up here is marked with this process's id: a vzframe command started
+    # by a process that trained in-process inherits the made-up world and its port, which the
+    # parent's process group holds, so it makes up its own instead (a launcher's is kept).
+    inherited = os.environ.get(SOLO_WORLD) not in (None, str(os.getpid()))
+    if "RANK" not in os.environ or inherited:
+        os.environ.update({"RANK": "0", "WORLD_SIZE": "1", "LOCAL_RANK": "0", "LOCAL_SIZE": "1", SOLO_WORLD: str(os.getpid())})
         os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
-        os.environ.setdefault("MASTER_PORT", str(_free_port()))
+        if inherited or "MASTER_PORT" not in os.environ:
+            os.environ["MASTER_PORT"] = str(_free_port())
 
 
 def init_distributed() -> None:

@@ -168,7 +168,9 @@ def _train(setup: Setup, out: Path, *, display: bool, resume: bool) -> Path:
 
     model_path = resolve_model(setup)
     processor = _load_processor(AutoProcessor, model_path)
-    trainer = Trainer(model_path, processor, config.train, total_steps=config.steps, temperature=config.rollout.temperature)
+    trainer = Trainer(
+        model_path, processor, config.train, total_steps=config.steps, temperature=config.rollout.temperature, seed=config.seed
+    )
     engine = make_engine(config.rollout.engine, trainer.model, processor, config.rollout, seed=config.seed, model_path=model_path)
     baselines = RoleBaselines(config.train.baseline_alpha)
     images = ImageCursor(setup.image_source, rank=dist.rank(), world=dist.world_size())

@@ -164,8 +164,22 @@ class VLLMEngine:
 
 def full_parameters(model: Any) -> Iterator[tuple[str, torch.Tensor]]:
     """(name, full tensor) for every parameter and buffer; under ZeRO-3 each parameter is
-    gathered on its own, so peak memory grows by one parameter, not one model."""
+    gathered on its own, so peak memory grows by one parameter, not one model. A LoRA policy
+    (``train.lora``) gives its merged weights under the base model's names: vLLM runs the
+    merged model, reloaded in memory after every step as a full fine-tune's weights are."""
     sharded = any(hasattr(p, "ds_id") for p in model.parameters())
+    from vzframe.train import lora
+
+    if lora.is_lora(model):
+        import contextlib
+
+        if sharded:
+            import deepspeed
+
+            yield from lora.merged_parameters(model, gather=lambda params: deepspeed.zero.GatheredParameters(params))
+        else:
+            yield from lora.merged_parameters(model, gather=lambda params: contextlib.nullcontext())
+        return
     for name, param in model.named_parameters():
         if sharded:
             import deepspeed

@@ -1,6 +1,7 @@
 """The DeepSpeed trainer: policy engine (ZeRO stage from config), a frozen reference copy
-for the KL term, AdamW with warmup + cosine decay, and one optimizer step per call to
-``step(samples)`` with gradients accumulated over micro-batches.
+for the KL term (with ``train.lora``: the policy with its adapters off, ``vzframe.train.lora``),
+AdamW with warmup + cosine decay, and one optimizer step per call to ``step(samples)`` with
+gradients accumulated over micro-batches.
 
 On a machine without a GPU DeepSpeed runs with ``DS_ACCELERATOR=cpu`` (set by
 ``vzframe.dist.setup_environment``).
@@ -18,6 +19,7 @@ import torch
 
 from vzframe import checkpoint, dist
 from vzframe.config import TrainConfig
+from vzframe.train import lora
 from vzframe.train.loss import collate, completion_logprobs, policy_loss, supports_shared_prefix
 from vzframe.types import Sample
 
@@ -69,14 +71,20 @@ def quiet_libraries() -> None:
 
 
 def load_model(path: str, *, bf16: bool) -> Any:
+    """A Hugging Face model directory, or a LoRA checkpoint's ``model/`` (adapters merged into
+    the base they were trained on): how eval, league, probe and export read any run."""
     from transformers import AutoModelForImageTextToText
 
+    if lora.is_adapter_dir(path):
+        return lora.load_merged(path, bf16=bf16)
     dtype = torch.bfloat16 if bf16 else torch.float32
     return AutoModelForImageTextToText.from_pretrained(path, dtype=dtype)
 
 
 class Trainer:
-    def __init__(self, model_path: str, processor: Any, cfg: TrainConfig, *, total_steps: int, temperature: float):
+    def __init__(
+        self, model_path: str, processor: Any, cfg: TrainConfig, *, total_steps: int, temperature: float, seed: int = 0
+    ) -> None:
         import deepspeed
 
         quiet_libraries()
@@ -85,10 +93,14 @@ class Trainer:
         self.temperature = temperature
         self.pad_id = processor.tokenizer.pad_token_id
         dist.init_distributed()  # compiles nothing in a world of one
+        if cfg.lora is not None:
+            lora.check(model_path, cfg.lora)  # on the meta device: a bad target fails before any weight loads
         model = load_model(model_path, bf16=cfg.bf16)
         if cfg.gradient_checkpointing:
             model.gradient_checkpointing_enable()
             model.config.use_cache = False
+        if cfg.lora is not None:
+            model = lora.wrap(model, cfg.lora, seed=seed)
         self.ds_config = deepspeed_config(cfg, total_steps)
         params = [p for p in model.parameters() if p.requires_grad]
         schedule = functools.partial(lr_lambda, total_steps=total_steps, warmup_ratio=cfg.warmup_ratio)
@@ -100,7 +112,8 @@ class Trainer:
         )
         # Checkpoints are read back weights-only: a run folder is untrusted input.
         self.engine.checkpoint_engine = checkpoint.safe_checkpoint_engine(self.engine._config)
-        self.ref = self._reference(model_path) if cfg.kl_coef > 0 else None
+        # The KL reference: a frozen copy of the start, or with LoRA the policy with its adapters off.
+        self.ref = self._reference(model_path) if cfg.kl_coef > 0 and cfg.lora is None else None
         # A shared prefix runs as a forward call of its own before the rows' call: not under
         # ZeRO-3 (which traces one forward per backward) or recomputed activations.
         self.share_prefix = (
@@ -150,6 +163,14 @@ class Trainer:
     def _logprobs(self, model: Any, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         return completion_logprobs(model, batch, self.temperature)
 
+    def _reference_logprobs(self, batch: dict[str, torch.Tensor]) -> torch.Tensor | None:
+        if self.cfg.kl_coef == 0:
+            return None
+        if self.cfg.lora is not None:
+            with lora.adapters_off(self.engine):
+                return self._logprobs(self.engine, batch)
+        return self._logprobs(self.ref, batch)
+
     def step(self, samples: Sequence[Sample]) -> dict[str, float]:
         """One rollout batch -> ``updates_per_batch`` optimizer steps. Returns mean loss, KL,
         gradient norm and the learning rate the step used."""
@@ -159,7 +180,7 @@ class Trainer:
         lr = self.lr  # the rate this step trains with (engine.step advances the schedule)
         chunks, n_real = self._micro_batches(list(samples))
         batches = [self._device(collate(self.processor, c, self.pad_id, share_prefix=self.share_prefix)) for c in chunks]
-        ref_logps = [self._logprobs(self.ref, b) if self.ref is not None else None for b in batches]
+        ref_logps = [self._reference_logprobs(b) for b in batches]
         old_logps = None
         if self.cfg.updates_per_batch > 1:
             old_logps = [self._logprobs(self.engine, b) for b in batches]
