@@ -152,3 +152,26 @@ def test_vllm_answers_probes_as_transformers_does(engines):
     sets = prepare(chosen, n=6, seed=0, sources=registry.image_sources)
     expected, got = answer(hf, sets, batch_size=5), answer(fast, sets, batch_size=5)
     assert {k: [a.completion for a in v] for k, v in got.items()} == {k: [a.completion for a in v] for k, v in expected.items()}
+
+
+def test_vllm_follows_a_lora_policy_after_a_step(engines, tiny_model_dir, tiny_processor):
+    """train.lora: vLLM runs the base model with the adapters merged in after each step, and
+    generates the greedy tokens the transformers engine generates with the live adapters."""
+    pytest.importorskip("peft")
+    from vzframe.config import LoraConfig
+
+    full, _, fast = engines  # one vLLM engine per process fits in memory: it takes the LoRA policy's weights
+    trainer = make_trainer(tiny_model_dir, tiny_processor, lr=3e-2, max_grad_norm=1e9, lora=LoraConfig(rank=4, alpha=16, dropout=0.0))
+    hf = HFEngine(trainer.model, tiny_processor, GREEDY)
+    fast.sync_weights(trainer.model)
+    obs = batch()
+    before = [g.token_ids for g in fast.generate(obs)]
+    assert before == [g.token_ids for g in hf.generate(obs)]  # fresh adapters change nothing (B = 0)
+    samples = [Sample(o, ids, advantage=-1.0, episode=0, turn=i) for i, (o, ids) in enumerate(zip(obs, before))]
+    for _ in range(3):
+        trainer.step(samples)
+    fast.sync_weights(trainer.model)
+    expected = [g.token_ids for g in hf.generate(obs)]
+    assert expected != before  # the adapters really changed the greedy output
+    assert [g.token_ids for g in fast.generate(obs)] == expected
+    fast.sync_weights(full.model)  # back to the fixture's policy for any test after this one
