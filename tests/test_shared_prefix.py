@@ -71,18 +71,25 @@ def test_shared_prefix_log_probs_and_gradients_are_the_full_forwards(model, samp
     model.zero_grad()
 
 
-def test_a_trainer_sharing_the_prefix_takes_the_same_steps(tiny_model_dir, tiny_processor, samples):
+@pytest.mark.parametrize("lora", [False, True], ids=["full", "lora"])
+def test_a_trainer_sharing_the_prefix_takes_the_same_steps(tiny_model_dir, tiny_processor, samples, lora):
     """Two DeepSpeed ZeRO-2 steps with the KL term (reference and policy passes both share the
-    prefix): the same loss, KL, gradient norm and weights as without sharing."""
+    prefix; with train.lora the reference is the policy with its adapters off): the same loss,
+    KL, gradient norm and weights as without sharing."""
     from vzframe import dist
-    from vzframe.config import TrainConfig
+    from vzframe.config import LoraConfig, TrainConfig
     from vzframe.train.trainer import Trainer
+
+    if lora:
+        pytest.importorskip("peft")
 
     dist.setup_environment()
     trained = [Sample(s.observation, s.completion_ids, a, 0, k, prompt=s.prompt) for k, (s, a) in enumerate(zip(samples, (1.0, -1.0, 0.5)))]
     runs = {}
     for share in (False, True):
-        cfg = TrainConfig(lr=1e-3, warmup_ratio=0.0, kl_coef=0.04, zero_stage=2, share_prefix=share, micro_batch_size=3)
+        adapters = LoraConfig(rank=4, alpha=64, dropout=0.0) if lora else None
+        cfg = TrainConfig(lr=1e-3, warmup_ratio=0.0, kl_coef=0.04, zero_stage=2, share_prefix=share, micro_batch_size=3,
+                          lora=adapters)  # fmt: skip
         trainer = Trainer(str(tiny_model_dir), tiny_processor, cfg, total_steps=10, temperature=1.0)
         assert trainer.share_prefix is share
         stats = [trainer.step(trained) for _ in range(2)]

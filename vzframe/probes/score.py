@@ -175,6 +175,7 @@ def choice_logprobs(model: Any, processor: Any, obs: Any, choices: Sequence[Sequ
     import torch
 
     from vzframe.rollout import encode
+    from vzframe.train.loss import hf_module
 
     prompt = encode(processor, [obs])
     n, width, pad = len(choices), max(len(c) for c in choices), processor.tokenizer.pad_token_id
@@ -190,7 +191,7 @@ def choice_logprobs(model: Any, processor: Any, obs: Any, choices: Sequence[Sequ
     with torch.no_grad():
         if types is not None:
             full_types = torch.cat([types.repeat(n, 1), torch.zeros_like(completion)], dim=1)
-            positions, _ = model.model.get_rope_index(ids, full_types, image_grid_thw=None if grid is None else grid.repeat(n, 1),
+            positions, _ = hf_module(model).model.get_rope_index(ids, full_types, image_grid_thw=None if grid is None else grid.repeat(n, 1),
                                                       attention_mask=full_mask)  # fmt: skip
             head_positions, rest_positions = positions[:, :1, :length], positions[:, :, length:]
             extra = {"mm_token_type_ids": types}

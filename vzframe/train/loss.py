@@ -91,11 +91,18 @@ def completion_logprobs(model: Any, batch: dict[str, torch.Tensor], temperature:
     return token_logits - torch.logsumexp(logits, dim=-1)
 
 
+def hf_module(model: Any) -> Any:
+    """The Hugging Face model inside ``model``: itself, a DeepSpeed engine's module, or a PEFT
+    model's base model (``train.lora``)."""
+    inner = getattr(model, "module", model)
+    return inner.get_base_model() if callable(getattr(inner, "get_base_model", None)) else inner
+
+
 def supports_shared_prefix(model: Any) -> bool:
-    """Whether ``model`` (a Hugging Face module or a DeepSpeed engine around one) can run a
-    shared prefix apart: a Qwen2-VL-family model, whose multimodal positions
+    """Whether ``model`` (a Hugging Face module, or a DeepSpeed engine or PEFT model around
+    one) can run a shared prefix apart: a Qwen2-VL-family model, whose multimodal positions
     (``get_rope_index``) ``logits_after_shared_prefix`` computes for the whole rows."""
-    inner = getattr(getattr(model, "module", model), "model", None)
+    inner = getattr(hf_module(model), "model", None)
     return callable(getattr(inner, "get_rope_index", None))
 
 
@@ -104,7 +111,7 @@ def logits_after_shared_prefix(model: Any, inputs: dict[str, torch.Tensor], shar
     columns (the same tokens in every row: no pad, no picture) run once, for one row, and
     their keys and values repeated for every row. Positions are those of the whole rows, as
     the full forward computes them, so each row scores as it would alone."""
-    hf = getattr(model, "module", model)
+    hf = hf_module(model)
     ids, mask, types = inputs["input_ids"], inputs["attention_mask"], inputs["mm_token_type_ids"]
     positions, _ = hf.model.get_rope_index(ids, types, image_grid_thw=inputs.get("image_grid_thw"), attention_mask=mask)
     head = model(
