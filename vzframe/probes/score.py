@@ -201,7 +201,7 @@ def choice_logprobs(model: Any, processor: Any, obs: Any, choices: Sequence[Sequ
         pictures = {k: v for k, v in prompt.items() if k in ("pixel_values", "image_grid_thw")}
         head = model(input_ids=prompt["input_ids"], attention_mask=prompt["attention_mask"], position_ids=head_positions,
                      use_cache=True, logits_to_keep=1, **pictures, **extra)  # fmt: skip
-        cache = head.past_key_values if getattr(head, "past_key_values", None) is not None else head.cache
+        cache = head.cache
         cache.batch_repeat_interleave(n)
         rest_extra = {"mm_token_type_ids": torch.zeros_like(completion)} if types is not None else {}
         rest = model(input_ids=completion, attention_mask=full_mask, position_ids=rest_positions, cache=cache,
