@@ -15,6 +15,10 @@ max are in the JSON):
 - **zero2**, **zero3**: one ``vzframe.train.trainer.Trainer.step`` on ``--train-samples``
   Samples made of those observations and the rollout's completions (micro-batches of
   ``--micro-batch``): tokens/s (prompt + completion tokens, padding not counted) and MFU.
+- **lora**: one ZeRO-2 step with ``train.lora`` (rank 16 on the language model's projections,
+  KL on: the reference is the model with its adapters off) on the whole model (every layer:
+  what fits one GPU), tokens/s and MFU counted as 4 x text parameters x tokens (no weight
+  gradients for frozen weights), and its sync of the merged weights.
 - **sync**: the time to gather every parameter and copy it into a destination buffer on the
   same device, as ``VLLMEngine.sync_weights`` hands them over (``full_parameters``: gathered
   one at a time under ZeRO-3), in seconds and GB/s; measured on the unsharded rollout model
@@ -68,7 +72,7 @@ import time
 import traceback
 from pathlib import Path
 
-PARTS = ("rollout", "zero2", "zero3")
+PARTS = ("rollout", "zero2", "zero3", "lora")
 
 # Qwen/Qwen2.5-VL-{3B,7B}-Instruct config.json. train_layers: decoder layers of the model the
 # training steps use (None: all); see the module docstring for why 7B trains 8.
@@ -171,6 +175,8 @@ def child(args: argparse.Namespace) -> int:
             if part == "rollout":
                 out[part], ids = bench_rollout(args, processor, observations)
                 (args.workdir / f"{args.model}-ids.json").write_text(json.dumps(ids))
+            elif part == "lora":
+                out[part] = bench_train(args, processor, observations, stage=2, peak=peak, lora=True)
             else:
                 out[part] = bench_train(args, processor, observations, stage=int(part[-1]), peak=peak)
         except Exception as exc:  # e.g. out of memory: report it, free what it held, go on
@@ -309,9 +315,11 @@ def flop_params(model) -> dict[str, int]:
     return counts
 
 
-def bench_train(args, processor, observations, *, stage: int, peak: float | None) -> dict:
+def bench_train(args, processor, observations, *, stage: int, peak: float | None, lora: bool = False) -> dict:
+    """One ``Trainer.step``; with ``lora`` a ZeRO-2 step of ``train.lora`` (rank 16 on the
+    language model's projections) on the whole model: LoRA is what fits one GPU."""
     import vzframe.train.trainer as trainer_module
-    from vzframe.config import TrainConfig
+    from vzframe.config import LoraConfig, TrainConfig
     from vzframe.train.loss import collate
     from vzframe.types import Sample
 
@@ -327,7 +335,7 @@ def bench_train(args, processor, observations, *, stage: int, peak: float | None
         Sample(observations[i % len(observations)], tuple(ids[i % len(ids)]), advantage=1.0 - 2 * (i % 2), episode=i, turn=0)
         for i in range(args.train_samples)
     ]
-    layers = train_layers(args, args.model)
+    layers = MODELS[args.model]["layers"] if lora else train_layers(args, args.model)
     counts: dict[str, int] = {}
 
     def random_model(path: str, *, bf16: bool):  # the Trainer's loader, without a checkpoint
@@ -336,8 +344,10 @@ def bench_train(args, processor, observations, *, stage: int, peak: float | None
         return model
 
     trainer_module.load_model = random_model
-    cfg = TrainConfig(zero_stage=stage, bf16=args.dtype == "bf16", micro_batch_size=args.micro_batch, kl_coef=0.0,
-                      lr=1e-6, warmup_ratio=0.0, gradient_checkpointing=args.gradient_checkpointing)  # fmt: skip
+    trainer_module.lora.check = lambda path, cfg: None  # its targets are checked on a config file; these weights have none
+    cfg = TrainConfig(zero_stage=stage, bf16=args.dtype == "bf16", micro_batch_size=args.micro_batch, kl_coef=0.04 if lora else 0.0,
+                      lr=1e-6, warmup_ratio=0.0, gradient_checkpointing=args.gradient_checkpointing,
+                      lora=LoraConfig(rank=16, alpha=32, dropout=0.0) if lora else None)  # fmt: skip
     trainer = trainer_module.Trainer("random-weights", processor, cfg, total_steps=1000, temperature=1.0)
 
     batch = collate(processor, samples, processor.tokenizer.pad_token_id)
@@ -346,6 +356,8 @@ def bench_train(args, processor, observations, *, stage: int, peak: float | None
     chunks = [samples[i : i + args.micro_batch] for i in range(0, len(samples), args.micro_batch)]
     kept = sum(len(c) * (max(len(s.completion_ids) for s in c) + 1) for c in chunks)
     flops = 6 * (counts["text"] * tokens + counts["head"] * kept + counts["patch"] * patches + counts["merged"] * patches // 4)
+    if lora:  # frozen weights: no weight gradients (backward ~2x the forward, not ~4x); the vision tower runs forward only
+        flops = 4 * (counts["text"] * tokens + counts["head"] * kept) + 2 * (counts["patch"] * patches + counts["merged"] * patches // 4)
 
     trainer.step(samples)  # warm-up
     seconds = []
@@ -368,6 +380,7 @@ def bench_train(args, processor, observations, *, stage: int, peak: float | None
         "seconds": spread(seconds),
         "mfu": flops / step_s / (peak * 1e12) if peak else None,
         "sync": bench_sync(trainer.model, args.repeats),
+        **({"trainable": sum(p.numel() for p in trainer.model.parameters() if p.requires_grad), "kl": "adapters off"} if lora else {}),
     }
 
 

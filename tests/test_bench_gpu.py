@@ -23,7 +23,7 @@ def test_gpu_benchmark_runs_on_tiny_shapes(tmp_path):
     settings = report["settings"]
     assert list(report["models"]) == ["tiny"]
     for name, parts in report["models"].items():
-        assert set(parts) == {"rollout", "zero2", "zero3"}, parts
+        assert set(parts) == {"rollout", "zero2", "zero3", "lora"}, parts
         for part, figures in parts.items():
             assert positive(figures.get("tokens_per_s")), (name, part, figures)
             assert positive(figures["sync"]["seconds"]) and positive(figures["sync"]["bytes"]), (name, part)
@@ -32,4 +32,6 @@ def test_gpu_benchmark_runs_on_tiny_shapes(tmp_path):
         for part in ("zero2", "zero3"):
             assert positive(parts[part]["mfu"]) and parts[part]["mfu"] < 1, parts[part]
             assert parts[part]["layers"] == settings["train_layers"][name] < parts[part]["full_layers"]
+        assert parts["lora"]["layers"] == parts["lora"]["full_layers"]  # LoRA trains the whole model
+        assert 0 < parts["lora"]["trainable"] < parts["lora"]["params"] / 5 and positive(parts["lora"]["mfu"])
     assert "zero3" in result.stdout and "sync GB/s" in result.stdout  # the readable table
