@@ -53,6 +53,7 @@ def test_run_writes_resolved_config(run):
     assert config["game"]["num_citizens"] == 3  # plugin defaults are filled in
     assert config["scheduler"]["k_min"] == 1 and config["scheduler"]["tau_acc_up"] == 0.0
     assert f"Run written to {out}" in result.stdout
+    assert f"vzframe report {out}" in result.stdout and f"vzframe probe {out}" in result.stdout  # what to look at next
 
 
 def test_run_writes_metrics_per_step(run):

@@ -41,7 +41,19 @@ def cmd_run(args: argparse.Namespace) -> int:
     out = train(config, display=not args.quiet)
     if dist.rank() == 0:
         print(f"Run written to {out}")
+        print(next_steps(out))
     return 0
+
+
+def next_steps(out: Path) -> str:
+    """What to look at once a run has finished."""
+    return (
+        "Next:\n"
+        f"  vzframe report {out}      # an HTML page: curves, phases, games\n"
+        f"  vzframe eval {out}        # held-out games against the frozen base model\n"
+        f"  vzframe probe {out}       # did it transfer? held-out questions, base vs checkpoints\n"
+        f"  vzframe resume {out} steps=N   # train on"
+    )
 
 
 def _help_config(config: RunConfig) -> str:
@@ -96,6 +108,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
     train(config, display=not args.quiet, resume=True)
     if dist.rank() == 0:
         print(f"Run in {out} has finished its {config.steps} steps.")
+        print(next_steps(out))
     return 0
 
 
