@@ -113,10 +113,10 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from vzframe import checkpoint
+    from vzframe.export import export
 
     out = Path(args.output_dir).expanduser().resolve()
-    ckpt = checkpoint.export(out, Path(args.dest).expanduser().resolve(), step=args.step, adapter=args.adapter)
+    ckpt = export(out, Path(args.dest).expanduser().resolve(), step=args.step, adapter=args.adapter)
     if note := ckpt.fallback_note():
         print(f"warning: {note}", file=sys.stderr)
     what = "its LoRA adapters, a PEFT adapter directory" if args.adapter else "a Hugging Face model directory"
