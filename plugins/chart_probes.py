@@ -15,97 +15,66 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from vzframe.probes import GeneratedProbe, ProbeItem
+from vzframe.probes import Ask, GeneratedProbe
+from vzframe.types import ImageItem
 
 SOURCES = ("charts",)
 
 
-def _pictures(source: Any):
-    index = 0
-    while True:
-        item = source.get(index)
-        index += 1
-        if item.meta.get("series") and item.meta.get("categories"):
-            yield item
-
-
-def _of(meta: dict) -> str:
-    """How a question names the chart's categories: "month", "fruit", ... (its x label)."""
-    return (meta.get("x_label") or "category").lower()
+def chart(picture: ImageItem) -> dict | None:
+    """The chart's data, or None for a picture that is no chart."""
+    meta = picture.meta
+    return meta if meta.get("series") and meta.get("categories") else None
 
 
 class Value(GeneratedProbe):
-    name = "charts.value"
+    name = format = "charts.value"
     label = "Charts: read a value"
-    format = "charts.value"
     sources = SOURCES
 
-    def items(self, source: Any, n: int, seed: int) -> list[ProbeItem]:
+    def ask(self, picture: ImageItem, rng: random.Random, source: Any) -> Ask | None:
         from plugins.charts import fmt
 
-        rng, out = random.Random(f"{self.name}:{seed}"), []
-        for item in _pictures(source):
-            if len(out) >= n:
-                break
-            meta = item.meta
-            s = rng.randrange(len(meta["series"]))
-            c = rng.randrange(len(meta["categories"]))
-            series, category = meta["series"][s], meta["categories"][c]
-            where = f" for {series['name']}" if len(meta["series"]) > 1 else ""
-            question = f"What is the value of {category}{where}?"
-            out.append(ProbeItem(f"{self.name}:{len(out)}", item, question, (fmt(series["values"][c]),), meta["kind"]))
-        return out
+        if (meta := chart(picture)) is None:
+            return None
+        s, c = rng.randrange(len(meta["series"])), rng.randrange(len(meta["categories"]))
+        series, category = meta["series"][s], meta["categories"][c]
+        where = f" for {series['name']}" if len(meta["series"]) > 1 else ""
+        return Ask(f"What is the value of {category}{where}?", (fmt(series["values"][c]),), meta["kind"])
 
 
 class Largest(GeneratedProbe):
-    name = "charts.largest"
+    name = format = "charts.largest"
     label = "Charts: which is largest?"
-    format = "charts.largest"
     sources = SOURCES
 
-    def items(self, source: Any, n: int, seed: int) -> list[ProbeItem]:
-        out: list[ProbeItem] = []
-        for item in _pictures(source):
-            if len(out) >= n:
-                break
-            meta = item.meta
-            if len(meta["series"]) != 1:
-                continue
-            values = meta["series"][0]["values"]
-            top = max(values)
-            if values.count(top) != 1:
-                continue
-            noun = "slice" if meta["kind"] == "pie" else _of(meta)
-            question = f"Which {noun} has the largest value?"
-            answer = (meta["categories"][values.index(top)],)
-            out.append(ProbeItem(f"{self.name}:{len(out)}", item, question, answer, meta["kind"], tuple(meta["categories"])))
-        return out
+    def ask(self, picture: ImageItem, rng: random.Random, source: Any) -> Ask | None:
+        if (meta := chart(picture)) is None or len(meta["series"]) != 1:
+            return None
+        values = meta["series"][0]["values"]
+        if values.count(max(values)) != 1:
+            return None
+        noun = "slice" if meta["kind"] == "pie" else (meta.get("x_label") or "category").lower()
+        answer = (meta["categories"][values.index(max(values))],)
+        return Ask(f"Which {noun} has the largest value?", answer, meta["kind"], tuple(meta["categories"]))
 
 
 class Compare(GeneratedProbe):
-    name = "charts.compare"
+    name = format = "charts.compare"
     label = "Charts: is A greater than B?"
-    format = "charts.compare"
     sources = SOURCES
 
-    def items(self, source: Any, n: int, seed: int) -> list[ProbeItem]:
-        rng, out = random.Random(f"{self.name}:{seed}"), []
-        for item in _pictures(source):
-            if len(out) >= n:
-                break
-            meta = item.meta
-            if len(meta["series"]) != 1:
-                continue
-            values, names = meta["series"][0]["values"], meta["categories"]
-            a, b = rng.sample(range(len(values)), 2)
-            if values[a] == values[b]:
-                continue
-            if (values[a] > values[b]) != (rng.random() < 0.5):
-                a, b = b, a  # half the answers yes, half no
-            question = f"Is the value of {names[a]} greater than that of {names[b]}?"
-            answer = ("yes",) if values[a] > values[b] else ("no",)
-            out.append(ProbeItem(f"{self.name}:{len(out)}", item, question, answer, meta["kind"], ("yes", "no")))
-        return out
+    def ask(self, picture: ImageItem, rng: random.Random, source: Any) -> Ask | None:
+        if (meta := chart(picture)) is None or len(meta["series"]) != 1:
+            return None
+        values, names = meta["series"][0]["values"], meta["categories"]
+        a, b = rng.sample(range(len(values)), 2)
+        if values[a] == values[b]:
+            return None
+        if (values[a] > values[b]) != (rng.random() < 0.5):
+            a, b = b, a  # half the answers yes, half no
+        answer = ("yes",) if values[a] > values[b] else ("no",)
+        return Ask(f"Is the value of {names[a]} greater than that of {names[b]}?", answer, meta["kind"], ("yes", "no"))
 
 
 PROBES = (Value(), Largest(), Compare())

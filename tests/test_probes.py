@@ -363,3 +363,20 @@ def test_probe_every_logs_probe_figures_that_vzframe_probe_reproduces_and_leaves
     report = json.loads((tmp_path / "probed" / "probe-step-3.json").read_text())
     for name in ("clevr.verify", "clevr.attribute"):
         assert logged[2][f"probe/{name}"] == pytest.approx(report["probes"][name]["trained"]["accuracy"])
+
+
+def test_a_probe_that_never_asks_stops_and_is_skipped_with_a_warning(registry):
+    from vzframe.probes import GeneratedProbe
+
+    class Picky(GeneratedProbe):
+        name = format = label = "picky.never"
+        sources = ("clevr_toy",)
+
+        def ask(self, picture, rng, source):
+            self.seen = getattr(self, "seen", 0) + 1
+            return None
+
+    picky, warnings = Picky(), []
+    assert prepare({"picky.never": picky}, n=3, seed=0, sources=registry.image_sources, warn=warnings.append) == []
+    assert picky.seen == 50 * 3 + 100  # gave up, did not loop forever
+    assert warnings == ["probe 'picky.never' has no item to score; skipped"]

@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from vzframe.hookspecs import hookimpl
 from vzframe.parsing import extract_answer, normalize_answer, parse_choice, parse_clue, public_text
-from vzframe.probes import GeneratedProbe, ProbeItem
+from vzframe.probes import Ask, GeneratedProbe
 from vzframe.protocols import Facts, ImageDraw
 from vzframe.types import Action, Episode, Metric, Observation, PhaseSpec, Turn
 
@@ -182,27 +182,23 @@ class ClueReward:
 
 class ShowsProbe(GeneratedProbe):
     """A probe of the skill this game trains, asked outside it: does a picture show a thing?
-    Answers come from the image source's ``describe``; pictures from the probe's own seed
-    (``vzframe probe`` passes ``source`` seeded so, never a run's)."""
+    Answers come from the image source's ``describe``: yes for a phrase of the picture, no for
+    a phrase of another picture of the same source that this one lacks. ``vzframe probe`` hands
+    ``ask`` pictures of a source seeded out of every run's range, never a run's."""
 
-    name = "describe_pick.shows"
+    name = format = "describe_pick.shows"
     label = "Does the picture show X?"
-    format = "describe_pick.shows"
     sources = ("clevr_toy", "clevr", "charts")
 
-    def items(self, source, n: int, seed: int) -> list[ProbeItem]:
-        rng, out, index = random.Random(f"{self.name}:{seed}"), [], 0
-        while len(out) < n:
-            item, other = source.get(2 * index), source.get(2 * index + 1)
-            index += 1
-            shown, elsewhere = source.describe(item), [p for p in source.describe(other) if p not in source.describe(item)]
-            if not shown or not elsewhere:
-                continue
-            yes = rng.random() < 0.5
-            phrase = rng.choice(shown if yes else elsewhere)
-            answer = "yes" if yes else "no"
-            out.append(ProbeItem(f"{self.name}:{len(out)}", item, f"Does the picture show {phrase}?", (answer,), answer, ("yes", "no")))
-        return out
+    def ask(self, picture, rng, source) -> Ask | None:
+        shown = source.describe(picture)
+        other = source.get(10**6 + rng.randrange(10**6))  # another picture of the same source
+        elsewhere = [p for p in source.describe(other) if p not in shown]
+        if not shown or not elsewhere:
+            return None
+        yes = rng.random() < 0.5
+        answer = "yes" if yes else "no"
+        return Ask(f"Does the picture show {rng.choice(shown if yes else elsewhere)}?", (answer,), answer, ("yes", "no"))
 
 
 @hookimpl

@@ -34,6 +34,7 @@ against a run's and a toy build's).
 
 from __future__ import annotations
 
+import random
 import re
 import zlib
 from collections.abc import Sequence
@@ -167,17 +168,50 @@ def any_answer(answer: str, answers: Sequence[str]) -> float:
     return 1.0 if any(same_answer(answer, t) for t in answers) else 0.0
 
 
+@dataclass(frozen=True)
+class Ask:
+    """What ``GeneratedProbe.ask`` asks of one picture: the question, every right answer, a
+    sub-kind, the closed set of choices (if any), and the picture to show when it is not the
+    one drawn (a blank picture, a twin)."""
+
+    question: str
+    answers: tuple[str, ...]
+    kind: str = ""
+    choices: tuple[str, ...] = ()
+    image: ImageItem | None = None
+
+
+MAX_DRAWS_PER_ITEM = 50
+"""``GeneratedProbe.items`` gives up after this many pictures per item asked for (plus 100)."""
+
+
 class GeneratedProbe:
-    """Base class of probes generated from an image source: ``score`` is ``any_answer``.
-    Subclasses set ``name``, ``label``, ``format``, ``sources`` and write ``items``."""
+    """Base class of probes generated from an image source. Write ``ask(picture, rng, source)``:
+    the question to ask of one picture drawn from ``source`` (an ``Ask``), or None to skip it.
+    ``items`` draws the source's pictures in order, numbers the items (``NAME:0``, ``NAME:1``,
+    ...) and takes every random choice from one generator seeded by the probe's name and
+    ``seed``; ``score`` is ``any_answer``."""
 
     name = ""
     label = ""
     format = ""
     sources: tuple[str, ...] = ()
 
-    def items(self, source: Any, n: int, seed: int) -> list[ProbeItem]:
+    def ask(self, picture: ImageItem, rng: random.Random, source: Any) -> Ask | None:
         raise NotImplementedError
+
+    def items(self, source: Any, n: int, seed: int) -> list[ProbeItem]:
+        rng, out = random.Random(f"{self.name}:{seed}"), []
+        for index in range(MAX_DRAWS_PER_ITEM * n + 100):
+            if len(out) >= n:
+                break
+            picture = source.get(index)
+            asked = self.ask(picture, rng, source)
+            if asked is not None:
+                shown = asked.image if asked.image is not None else picture
+                out.append(ProbeItem(f"{self.name}:{len(out)}", shown, asked.question, tuple(asked.answers), asked.kind,
+                                     tuple(asked.choices)))  # fmt: skip
+        return out
 
     def score(self, item: ProbeItem, answer: str) -> float:
         return any_answer(answer, item.answers)
