@@ -104,10 +104,13 @@ def test_a_lora_run_killed_anywhere_resumes_exactly_and_is_read_like_a_full_run(
     again = load_model(str(model), bf16=False)  # what eval, league and probe load
     for (name, a), (_, b) in zip(plain.state_dict().items(), again.state_dict().items()):
         assert torch.equal(a, b), name
-    # the readers of a run: eval and probe take the LoRA checkpoint
+    # the readers of a run: probe and eval take the LoRA checkpoints
     result = vzframe("probe", str(reference), "--probes", "clevr.verify", "--items", "4", "--step", "6")
     assert result.returncode == 0, result.stderr[-3000:]
     assert json.loads((reference / "probe-step-6.json").read_text())["probes"]["clevr.verify"]["trained"]["n"] == 4
+    assert main(["eval", str(reference), "--games", "2"]) == 0
+    assert set(json.loads((reference / "eval-step-6.json").read_text())["matchups"]) >= {"base", "trained spy"}
+    # (vzframe league loads checkpoints with the same load_model; this fixture's game names no winner)
 
 
 def test_vllm_receives_merged_weights_named_as_the_base_model(tiny_model_dir, tiny_processor):
