@@ -82,7 +82,10 @@ def test_a_command_started_by_an_in_process_run_makes_up_its_own_world_but_keeps
     parent = os.environ["MASTER_PORT"]
     child = subprocess.run([sys.executable, "-c", show], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
     assert child[0] != parent and child[1] == "0"
-    launcher = {k: v for k, v in os.environ.items() if k != dist.SOLO_WORLD}
-    launcher.update(RANK="1", WORLD_SIZE="2", MASTER_PORT="29512")
+    # torchrun started from such a process: its ranks inherit the marker, but not the world it marks
+    launcher = {**os.environ, "RANK": "1", "WORLD_SIZE": "2", "MASTER_PORT": "29512"}
     kept = subprocess.run([sys.executable, "-c", show], cwd=ROOT, capture_output=True, text=True, check=True, env=launcher)
     assert kept.stdout.split() == ["29512", "1"]
+    single = {**os.environ, "RANK": "0", "WORLD_SIZE": "1", "MASTER_PORT": "29513"}  # torchrun --nproc_per_node 1
+    kept = subprocess.run([sys.executable, "-c", show], cwd=ROOT, capture_output=True, text=True, check=True, env=single)
+    assert kept.stdout.split() == ["29513", "0"]

@@ -131,15 +131,18 @@ def setup_environment() -> None:
     # Python environment; one cache per environment stops them rebuilding each other's.
     tag = hashlib.sha1(sys.prefix.encode()).hexdigest()[:8]
     os.environ.setdefault("TORCH_EXTENSIONS_DIR", str(Path.home() / ".cache" / "torch_extensions" / f"vzframe-{tag}"))
-    # A world of one made up here is marked with this process's id: a vzframe command started
-    # by a process that trained in-process inherits the made-up world and its port, which the
-    # parent's process group holds, so it makes up its own instead (a launcher's is kept).
-    inherited = os.environ.get(SOLO_WORLD) not in (None, str(os.getpid()))
+    # A world of one made up here is marked with this process's id and port: a vzframe command
+    # started by a process that trained in-process inherits that world and its port, which the
+    # parent's process group holds, so it makes up its own. A launcher (torchrun, deepspeed)
+    # sets its own world and port, which are kept.
+    marker = os.environ.get(SOLO_WORLD, "")
+    made_up = f"{marker.split(':')[-1]}" == os.environ.get("MASTER_PORT") and os.environ.get("WORLD_SIZE") == "1"
+    inherited = made_up and marker.split(":")[0] != str(os.getpid())
     if "RANK" not in os.environ or inherited:
-        os.environ.update({"RANK": "0", "WORLD_SIZE": "1", "LOCAL_RANK": "0", "LOCAL_SIZE": "1", SOLO_WORLD: str(os.getpid())})
+        port = str(_free_port()) if inherited or "MASTER_PORT" not in os.environ else os.environ["MASTER_PORT"]
+        os.environ.update({"RANK": "0", "WORLD_SIZE": "1", "LOCAL_RANK": "0", "LOCAL_SIZE": "1", "MASTER_PORT": port,
+                           SOLO_WORLD: f"{os.getpid()}:{port}"})  # fmt: skip
         os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
-        if inherited or "MASTER_PORT" not in os.environ:
-            os.environ["MASTER_PORT"] = str(_free_port())
 
 
 def init_distributed() -> None:
