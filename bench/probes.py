@@ -76,7 +76,7 @@ def main() -> None:
             answer(greedy, sets, batch_size=32)
         t_probe = time.perf_counter() - t0
         t0 = time.perf_counter()
-        likelihood(model, processor, sets, batch_size=32)
+        likelihood(model, processor, sets)
         t_like = time.perf_counter() - t0
         t0 = time.perf_counter()
         played = play_matchup(setup, {}, engine, games=games, seed=1000 + repeat)

@@ -211,7 +211,7 @@ def test_likelihood_picks_the_choice_a_plain_forward_scores_highest(tiny_model_d
     model = load_model(str(tiny_model_dir), bf16=False).eval()
     probe = build_registry(make_plugin_manager()).probes["clevr.attribute"]
     items = items_of(build_registry(make_plugin_manager()), "clevr.attribute", n=3)
-    got = likelihood(model, tiny_processor, [ProbeSet(probe, items, "clevr_toy", 0)], batch_size=5)["clevr.attribute"]
+    got = likelihood(model, tiny_processor, [ProbeSet(probe, items, "clevr_toy", 0)])["clevr.attribute"]
     eos = model.generation_config.eos_token_id
     eos = eos[0] if isinstance(eos, list) else eos
     for item, chosen in zip(items, got):

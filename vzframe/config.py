@@ -111,7 +111,7 @@ class ProbeConfig(Strict):
     seed: int = Field(0, ge=0, lt=2**24)
     """Which held-out items."""
     batch_size: int = Field(32, ge=1)
-    """Observations (or choices) per model call."""
+    """Observations per generation call (score=generate; likelihood scores one item per call, its choices together)."""
 
 
 class RunConfig(Strict):

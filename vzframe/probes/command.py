@@ -26,37 +26,36 @@ STAMPS = ("vzframe-toy.json", "vzframe-tiny.json")
 """What vzframe writes beside the weights of a model it built (a toy base, the tiny model)."""
 
 
-def in_warm_start(model_dir: str | Path, fmt: str) -> bool | None:
-    """Whether the warm start of the model in ``model_dir`` taught question format ``fmt``:
-    a toy model's stamp lists what it taught (``probe_formats``; a stamp without the list
-    taught captions and its game's turns only); the tiny random model was taught nothing;
-    of any other model (a pretrained VLM) nobody here knows: None."""
-    folder = Path(model_dir)
-    for stamp_name in STAMPS:
-        stamp_file = folder / stamp_name
-        if stamp_file.is_file():
-            try:
-                stamp = json.loads(stamp_file.read_text())
-            except ValueError:
-                return None
-            formats = stamp.get("probe_formats", []) if isinstance(stamp, dict) else []
-            return fmt in formats if isinstance(formats, list) else None
-    return None
-
-
-def auto_score(model_dir: str | Path) -> str:
-    """``--score auto``: ``likelihood`` for a model vzframe built (a toy base or the tiny random
-    model) whose stamp lists no probe format its warm start taught, so its generated answers
-    would all be off-format; ``generate`` for any other model (a pretrained VLM)."""
+def taught_formats(model_dir: str | Path) -> list[str] | None:
+    """The probe formats the warm start of the model in ``model_dir`` taught, from the stamp
+    vzframe writes beside a model it built: a toy model's lists them (``probe_formats``; a stamp
+    without the list taught captions and its game's turns only: ``[]``), the tiny random model
+    was taught nothing (``[]``). None for any other model (a pretrained VLM: nobody here knows)
+    or an unreadable stamp."""
     for stamp_name in STAMPS:
         stamp_file = Path(model_dir) / stamp_name
         if stamp_file.is_file():
             try:
                 stamp = json.loads(stamp_file.read_text())
             except ValueError:
-                return "generate"
-            return "generate" if isinstance(stamp, dict) and stamp.get("probe_formats") else "likelihood"
-    return "generate"
+                return None
+            formats = stamp.get("probe_formats", []) if isinstance(stamp, dict) else []
+            return formats if isinstance(formats, list) else None
+    return None
+
+
+def in_warm_start(model_dir: str | Path, fmt: str) -> bool | None:
+    """Whether the warm start of the model in ``model_dir`` taught question format ``fmt``
+    (``taught_formats``); None where nobody here knows."""
+    formats = taught_formats(model_dir)
+    return None if formats is None else fmt in formats
+
+
+def auto_score(model_dir: str | Path) -> str:
+    """``--score auto``: ``likelihood`` for a model vzframe built (a toy base or the tiny random
+    model) whose stamp lists no probe format its warm start taught, so its generated answers
+    would all be off-format; ``generate`` for any other model (a pretrained VLM)."""
+    return "likelihood" if taught_formats(model_dir) == [] else "generate"
 
 
 def probe(
@@ -227,7 +226,7 @@ class Scorer:
             processor = AutoProcessor.from_pretrained(model_path)
             total = sum(len(item.choices) for s in self.sets for item in s.items)
             with progress_bar(f"probes: {label}", total, enabled=self.show_progress) as advance:
-                got = likelihood(model, processor, self.sets, batch_size=self.batch_size, progress=advance)
+                got = likelihood(model, processor, self.sets, progress=advance)
             return {name: [a for a in answers if a is not None] for name, answers in got.items()}
         if self.engine is None:
             processor = AutoProcessor.from_pretrained(model_path)
@@ -236,7 +235,7 @@ class Scorer:
             self.engine.sync_weights(model)
         total = sum(len(s.items) for s in self.sets)
         with torch.no_grad(), progress_bar(f"probes: {label}", total, enabled=self.show_progress) as advance:
-            got = answer(self.engine, self.sets, batch_size=self.batch_size, progress=advance)
+            got = answer(self.engine, self.sets, progress=advance)
         return {name: [a for a in answers if a is not None] for name, answers in got.items()}
 
     def close(self) -> None:
@@ -270,12 +269,13 @@ def make_report(
 ) -> dict[str, Any]:  # fmt: skip
     """The JSON of one model's probe figures, with the change from ``base`` where given."""
     out: dict[str, Any] = {}
+    formats = taught_formats(base_model or model)  # read once, not once per probe
     for s in sets:
         name = s.probe.name
         entry: dict[str, Any] = {
             "label": s.probe.label, "format": s.probe.format, "source": s.source, "seed": s.seed,
             "items": len(s.items), "skipped": len(s.skipped),
-            "in_warm_start": in_warm_start(base_model or model, s.probe.format),
+            "in_warm_start": None if formats is None else s.probe.format in formats,
             "trained": summary(trained[name], s.items),
         }  # fmt: skip
         if base is not None:

@@ -43,7 +43,7 @@ class DuringRun:
         if self.score == "likelihood":
             was_training = model.training
             with torch.no_grad(), gathered(model):
-                got = likelihood(model, processor, mine, batch_size=self.batch_size)
+                got = likelihood(model, processor, mine)
             model.train(was_training)
         else:
             got = answer(engine, mine, batch_size=self.batch_size)

@@ -139,12 +139,11 @@ def answer(
 
 
 def likelihood(
-    model: Any, processor: Any, sets: Sequence[ProbeSet], *, batch_size: int = 32,
-    progress: Callable[[int], None] | None = None,
-) -> dict[str, list[Answer | None]]:  # fmt: skip
+    model: Any, processor: Any, sets: Sequence[ProbeSet], *, progress: Callable[[int], None] | None = None,
+) -> dict[str, list[Answer | None]]:
     """Every item's best choice by ``model``'s log-probability of ``<answer>CHOICE</answer>``
     and the end of its turn after the prompt (the sum over those tokens); None for an item
-    without ``choices``. ``batch_size`` is unused: each item is one call (``choice_logprobs``)."""
+    without ``choices``. Each item is one call, its choices batched (``choice_logprobs``)."""
     tokenizer = processor.tokenizer
     hf = getattr(model, "module", model)
     eos = hf.generation_config.eos_token_id or tokenizer.eos_token_id

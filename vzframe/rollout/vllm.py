@@ -173,12 +173,14 @@ def full_parameters(model: Any) -> Iterator[tuple[str, torch.Tensor]]:
     if lora.is_lora(model):
         import contextlib
 
-        if sharded:
+        def gather(params: list) -> Any:
+            if not sharded:
+                return contextlib.nullcontext()
             import deepspeed
 
-            yield from lora.merged_parameters(model, gather=lambda params: deepspeed.zero.GatheredParameters(params))
-        else:
-            yield from lora.merged_parameters(model, gather=lambda params: contextlib.nullcontext())
+            return deepspeed.zero.GatheredParameters(params)
+
+        yield from lora.merged_parameters(model, gather=gather)
         return
     for name, param in model.named_parameters():
         if sharded:
