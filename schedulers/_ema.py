@@ -130,6 +130,9 @@ class EmaScheduler:
     requires: ClassVar[tuple[str, ...]] = METRIC_KEYS
     """Metrics the game must declare and report (checked before a run starts); ``update``
     raises a KeyError naming any that a step lacks."""
+    min_steps: int = 1
+    """The fewest steps a phase is trained before ``next_phase`` may leave it (a subclass
+    with a minimum sets it in ``__init__`` from its config; ``check_scheduler`` holds it to it)."""
 
     def __init__(self, config: BaseModel, phases: tuple[str, ...], start: str) -> None:
         self.config = config

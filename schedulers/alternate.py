@@ -27,6 +27,7 @@ class AlternateScheduler(EmaScheduler):
         c = config
         phases = check_phases(self.name, phases, clue_phase=c.clue_phase, decision_phase=c.decision_phase)
         super().__init__(config, phases, c.start)
+        self.min_steps = c.every
 
     def next_phase(self) -> str:
         c = self.config

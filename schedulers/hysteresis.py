@@ -60,6 +60,7 @@ class HysteresisScheduler(EmaScheduler):
         c = config
         phases = check_phases(self.name, phases, clue_phase=c.clue_phase, decision_phase=c.decision_phase)
         super().__init__(config, phases, c.start)
+        self.min_steps = c.k_min
 
     def next_phase(self) -> str:
         c, acc, na = self.config, self.emas.acc, self.emas.na

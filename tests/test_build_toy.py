@@ -50,6 +50,9 @@ def test_the_targets_are_the_same_stream_for_a_seed():
     a, b = (_pairs(teacher_games(world, 3, clue_share=0.4), 60) for _ in range(2))
     assert a == b and a != _pairs(teacher_games(world, 4, clue_share=0.4), 60)
     assert {s for s, *_ in a} == {"clue", "decision"}
+    for stage in ("clue", "decision"):  # clue_share thins the stage clue_stage names, whatever its name
+        kept = {s for s, *_ in _pairs(teacher_games(world, 3, clue_share=0.0, clue_stage=stage), 40)}
+        assert kept == {"clue", "decision"} - {stage}
     captions = _pairs(caption_examples(world, 3), 40)
     assert captions == _pairs(caption_examples(world, 3), 40)
     answers = [t for *_, t in captions]

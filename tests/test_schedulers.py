@@ -5,17 +5,24 @@ from __future__ import annotations
 import json
 import math
 import random
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
 
 import pytest
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from schedulers import alternate, clue_only, decision_only, hysteresis
 from schedulers.alternate import AlternateScheduler
 from schedulers.clue_only import ClueOnlyScheduler
 from schedulers.decision_only import DecisionOnlyScheduler
 from schedulers.hysteresis import HysteresisScheduler
+from tests.fixtures import broken_schedulers
+from vzframe.config import ConfigError
 from vzframe.plugins import build_registry, make_plugin_manager
 from vzframe.protocols import PhaseScheduler
+from vzframe.runtime import check_contract
 from vzframe.testing import check_scheduler
 
 PHASES = ("clue", "decision")
@@ -300,7 +307,7 @@ def test_built_in_schedulers_pass_check_scheduler(cls, module, game):
 
     game_cls = getattr(importlib.import_module(module), game)
     report = check_scheduler(cls, phases=tuple(game_cls.phases), metrics=game_cls.metrics)
-    assert report.updates == report.sequences * 100
+    assert report.updates == report.sequences * 100 and report.checked_across_processes
     if cls in (HysteresisScheduler, AlternateScheduler):
         assert set(report.phases_chosen) == {"clue", "decision"} and report.switches > 0
 
@@ -315,6 +322,120 @@ def test_check_scheduler_with_other_configs(cls, config):
 
 def test_clue_only_passes_check_scheduler_for_a_game_without_acc_and_na():
     assert check_scheduler(ClueOnlyScheduler, metrics=()).phases_chosen == {"clue": 2000}
+
+
+def test_built_in_schedulers_declare_their_min_steps():
+    assert make(HysteresisScheduler, k_min=4).min_steps == 4 and make(AlternateScheduler, every=3).min_steps == 3
+    assert make(ClueOnlyScheduler).min_steps == 1
+
+
+BROKEN = [
+    ("OverwritesMetrics", r"OverwritesMetrics sequence 0 step 1: update\(\) changed the metrics it was given \('acc': 0\.\d+ -> 0\.\d+\); treat them as read-only \(copy with dict\(metrics\)"),
+    ("LeavesEarly", r"LeavesEarly sequence 0: trained 'decision' for 2 step\(s\) \(steps 0 to 1\), then update\(\) at step 1 chose 'clue', but LeavesEarly.min_steps is 3"),
+    ("MinStepsZero", r"MinStepsZero.min_steps is 0; it must be a positive int"),
+    ("SeededFromHash", r"found 1 problem\(s\):\n- SeededFromHash sequence \d+: another process \(another rank, or a resumed run\) fed the same metrics chose '\w+' at step \d+ where this one chose '\w+'; seed randomness from the config or the step, never from hash\(\) of a str or the process id$"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("name", "message"), BROKEN, ids=[n for n, _ in BROKEN])
+def test_check_scheduler_catches(name, message):
+    with pytest.raises(AssertionError, match=message) as info:
+        check_scheduler(getattr(broken_schedulers, name))
+    assert str(info.value).startswith(f"check_scheduler({name}) found ")
+
+
+def test_check_scheduler_warns_when_another_process_cannot_import_the_scheduler():
+    class Local(broken_schedulers.GoodScheduler):
+        pass
+
+    with pytest.warns(
+        UserWarning, match=r"skipped its cross-process check: .*<locals>\.Local is defined inside a function.*at module level"
+    ):
+        report = check_scheduler(Local, sequences=2)
+    assert not report.checked_across_processes
+    assert check_scheduler(broken_schedulers.GoodScheduler, sequences=2).checked_across_processes
+
+
+def test_the_runtime_gives_the_scheduler_a_copy_of_the_metrics_it_logs():
+    """The loop logs the step's metrics after ``scheduler.update``: it must pass a copy, so a
+    scheduler that changes the dict it is given cannot change the log."""
+    import ast
+
+    import vzframe.runtime
+
+    tree = ast.parse(Path(vzframe.runtime.__file__).read_text())
+    calls = [
+        node
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "update"
+        and ast.unparse(node.func.value).endswith("scheduler")
+    ]  # fmt: skip
+    assert [ast.unparse(c.args[1]) for c in calls] == ["dict(metrics)"]
+
+
+class WatchConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+
+    metric: str = "acc"
+    """The rate to watch; the game must report it."""
+    patience: int = Field(2, ge=1)
+    """Fewest steps in a phase."""
+
+
+class WatchScheduler:
+    """Clue while the configured rate is at least 0.5, else decision: ``requires`` follows the config."""
+
+    name = "watch"
+    Config = WatchConfig
+
+    def __init__(self, config: WatchConfig, *, phases: tuple[str, ...]) -> None:
+        if not {"clue", "decision"} <= set(phases):
+            raise ValueError(f"watch needs the phases 'clue' and 'decision'; this game has {phases}")
+        self.config, self.requires, self.min_steps = config, (config.metric,), config.patience
+        self.phase, self.steps = "decision", 0
+
+    def update(self, step: int, metrics: Mapping[str, float]) -> str:
+        if self.config.metric not in metrics:
+            raise KeyError(f"watch needs the metric {self.config.metric!r} (scheduler.metric); got {sorted(metrics)}")
+        self.steps += 1
+        new = ("clue" if metrics[self.config.metric] >= 0.5 else "decision") if self.steps >= self.config.patience else self.phase
+        if new != self.phase:
+            self.phase, self.steps = new, 0
+        return self.phase
+
+    def metrics(self) -> dict[str, float]:
+        return {"steps": float(self.steps)}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"phase": self.phase, "steps": self.steps}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.phase, self.steps = state["phase"], int(state["steps"])
+
+
+def test_requires_set_per_instance_from_the_config():
+    from games.spy import SpyGame
+
+    phases = tuple(SpyGame.phases)
+    report = check_scheduler(WatchScheduler, {"metric": "na"}, phases=phases, metrics=SpyGame.metrics)
+    assert report.switches > 0 and report.checked_across_processes
+    with pytest.raises(AssertionError, match=r"requires metrics \['vote_rate'\] that the game does not report"):
+        check_scheduler(WatchScheduler, {"metric": "vote_rate"}, phases=phases, metrics=SpyGame.metrics)
+    check_contract("spy", SpyGame, "watch", WatchScheduler(WatchConfig(metric="na"), phases=phases))
+    with pytest.raises(ConfigError, match=r"Scheduler 'watch' needs the metrics \['vote_rate'\].*\(missing \['vote_rate'\]\)"):
+        check_contract("spy", SpyGame, "watch", WatchScheduler(WatchConfig(metric="vote_rate"), phases=phases))
+
+
+def test_docs_scheduler_example_passes_check_scheduler(tmp_path, monkeypatch):
+    """docs/plugins.md's WarmupScheduler, saved as a module, so another process can import it."""
+    import importlib
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "plugins.md").read_text()
+    (code,) = [b for b in re.findall(r"```python\n(.*?)```", doc, re.S) if "class WarmupScheduler" in b]
+    (tmp_path / "warmup_checked.py").write_text(code)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    cls = importlib.import_module("warmup_checked").WarmupScheduler
+    assert check_scheduler(cls, {"warmup": 3}).checked_across_processes
 
 
 # -- plugin contract -------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict
 
 from games.spy import SpyGame
 from games.spy.rewards import REWARD_FNS as SPY_REWARD_FNS
-from tests.fixtures import broken_schedulers
+from tests.fixtures import broken_schedulers, careless_game
 from vzframe.config import ConfigError
 from vzframe.plugins import PluginError, check_zero_sum
 from vzframe.testing import (
@@ -489,6 +489,32 @@ def test_a_spy_judge_of_one_sample_is_refused_as_a_degenerate_group():
         SpyGame.Config.model_validate({"decision": "judge", "judge_samples": 1})
 
 
+def test_a_group_phase_whose_rewards_never_differ_within_a_game_is_caught():
+    """A team reward (every voter of a game gets the same) or a constant: group-normalised
+    advantages are all 0 (tests/fixtures/careless_game.py)."""
+    for cls, fn in ((careless_game.TeamVoteSpy, "careless.team_vote"), (careless_game.TurnoutSpy, "careless.turnout")):
+        with pytest.raises(AssertionError) as info:
+            check_game(cls, reward_fns=careless_game.REWARD_FNS_BY_NAME)
+        assert str(info.value) == (
+            f"{cls.__name__}.phases['decision'] uses advantage 'group', but its reward fns ['{fn}'] gave all the scored "
+            "turns of a game the same reward, in each of the 50 games (of 50 played with example, adversarial and random "
+            "moves) that had more than one: group-normalised advantages (GRPO) are then always 0, and the phase trains "
+            "nothing. Reward each turn for its own move (a voter's own vote, not the team's result), or use advantage "
+            "'role' (reward minus the role's running baseline)."
+        )
+
+
+def test_the_same_reward_for_a_whole_game_is_fine_with_role_baselines_and_in_few_games():
+    """Role advantages subtract a running baseline, so a team reward still trains; and fewer
+    than GROUPS_TO_TELL games cannot tell a team reward from a game whose votes happened to
+    agree (check_game's policies give all the votes of a healthy spy game the same reward in
+    a fifth to nearly all of its games, by policy)."""
+    check_game(careless_game.TeamVoteSpyByRole, reward_fns=careless_game.REWARD_FNS_BY_NAME, teacher_episodes=0)
+    check_game(careless_game.TeamVoteSpy, episodes=19, reward_fns=careless_game.REWARD_FNS_BY_NAME, teacher_episodes=0)
+    with pytest.raises(AssertionError, match="in each of the 20 games"):
+        check_game(careless_game.TeamVoteSpy, episodes=20, reward_fns=careless_game.REWARD_FNS_BY_NAME, teacher_episodes=0)
+
+
 # ---- check_scheduler ----------------------------------------------------------------------
 
 
@@ -523,7 +549,8 @@ BROKEN_SCHEDULERS = [
 def test_every_broken_scheduler_is_tested():
     module = broken_schedulers
     classes = {n for n, c in inspect.getmembers(module, inspect.isclass) if c.__module__ == module.__name__}
-    assert classes - {"Config", "_Base", "GoodScheduler"} == {name for name, _ in BROKEN_SCHEDULERS}
+    elsewhere = {"OverwritesMetrics", "LeavesEarly", "MinStepsZero", "SeededFromHash"}  # tests/test_schedulers.py
+    assert classes - {"Config", "_Base", "GoodScheduler"} - elsewhere == {name for name, _ in BROKEN_SCHEDULERS}
 
 
 @pytest.mark.parametrize("name, message", BROKEN_SCHEDULERS, ids=[n for n, _ in BROKEN_SCHEDULERS])

@@ -7,14 +7,17 @@ there). Run it on your own scheduler, as ``check_game`` on a game:
 
 It feeds many seeded random metric sequences (stretches of high, low and noisy values for
 every metric the game reports, plus the ``reward_ROLE``/``baseline_ROLE`` a run adds) and
-checks what a run relies on: ``requires`` is a declared tuple of metric names the game
-reports; a phase the game lacks is a ``ValueError`` at construction; every phase it
-returns is one of the game's and is ``scheduler.phase``; the same metrics give the same
-phases (whatever the global random state: ranks must agree); the state survives a JSON
-round trip at any step and the restored scheduler decides exactly as the original would
-have; a step without a required metric is a ``KeyError``/``ValueError`` that names it;
-``metrics()`` gives str -> float, finite or NaN. Unlike ``check_game``, which stops at the
-first broken rule, it runs every check and raises one ``AssertionError`` listing them all.
+checks what a run relies on: ``requires`` is a tuple of metric names the game reports
+(declared on the class, or set per instance in ``__init__``); a phase the game lacks is a
+``ValueError`` at construction; every phase it returns is one of the game's and is
+``scheduler.phase``; ``update`` leaves the metrics it is given as they were (the run logs
+them); no phase is left before the scheduler's declared ``min_steps``; the same metrics give
+the same phases (whatever the global random state, and in another process with another
+``PYTHONHASHSEED``: ranks and resumed runs must agree); the state survives a JSON round trip
+at any step and the restored scheduler decides exactly as the original would have; a step
+without a required metric is a ``KeyError`` (or ``ValueError``) that names it; ``metrics()``
+gives str -> float, finite or NaN. Unlike ``check_game``, which stops at the first broken
+rule, it runs every check and raises one ``AssertionError`` listing them all.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import json
 import math
 import random
 import sys
+import warnings
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -30,19 +34,23 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from vzframe._scheduler_replay import _check_across_processes
+
 EXTRA_METRICS: tuple[str, ...] = ("reward_player", "baseline_player")
 """Keys a run adds to every step's metrics (per role); a scheduler must tolerate them."""
 
 
 @dataclass(frozen=True)
 class SchedulerReport:
-    """What ``check_scheduler`` fed: sequences, updates, how often each phase was chosen, and
-    the phase switches seen."""
+    """What ``check_scheduler`` fed: sequences, updates, how often each phase was chosen, the
+    phase switches seen, and whether another process replayed some sequences (it cannot when
+    the scheduler class is not importable by name: then a warning says so)."""
 
     sequences: int
     updates: int
     phases_chosen: dict[str, int] = field(default_factory=dict)
     switches: int = 0
+    checked_across_processes: bool = False
 
 
 class _Problems:
@@ -87,39 +95,52 @@ def check_scheduler(
     who = getattr(scheduler_cls, "__name__", repr(scheduler_cls))
     metrics = None if metrics is None else tuple(metrics)
     problems = _Problems(who)
-    requires = problems.run(_check_class, scheduler_cls, who, metrics)
-    requires = requires if requires is not None else _usable_requires(scheduler_cls)
-    names = tuple(dict.fromkeys([*(requires if metrics is None else metrics), *EXTRA_METRICS]))
+    problems.run(_check_class, scheduler_cls, who)
     cfg = problems.run(_make_config, scheduler_cls, config, who)
     make = _maker(scheduler_cls, cfg, tuple(phases), who)
     first = problems.run(make) if cfg is not None else None
+    built = scheduler_cls if first is None else first  # `requires` may be set in __init__
+    requires = problems.run(_check_requires, built, who, metrics)
+    requires = requires if requires is not None else _usable_requires(built)
     if first is None:  # nothing else can be checked
         problems.raise_if_any()
+    min_steps = problems.run(_check_min_steps_declared, first, who)
+    names = tuple(dict.fromkeys([*(requires if metrics is None else metrics), *EXTRA_METRICS]))
     rng = random.Random(seed)
     streams = [_metric_stream(rng, names, steps) for _ in range(sequences)]
     problems.run(_check_foreign_phases, scheduler_cls, cfg, tuple(phases), who, streams[0] if streams else [])
     runs = [problems.run(_check_sequence, make, stream, tuple(phases), f"{who} sequence {k}") for k, stream in enumerate(streams)]
+    if min_steps is not None:
+        problems.run(_check_min_steps, make, runs, min_steps, who)
     problems.run(_check_determinism, make, streams, runs, who)
-    problems.run(_check_round_trips, make, streams, runs, rng, who)
+    problems.run(_check_round_trips, make, streams, runs, rng, min_steps or 1, who)
     problems.run(_check_missing_metrics, make, requires, streams[0] if streams else [], who)
+    across = problems.run(_check_across_processes, scheduler_cls, cfg, tuple(phases), make, streams, runs, who)
+    if isinstance(across, str):
+        warnings.warn(f"check_scheduler({who}) skipped its cross-process check: {across}", stacklevel=2)
     problems.raise_if_any()
     chosen: Counter[str] = Counter(p for run in runs for p in run)
     switches = sum(a != b for run in runs for a, b in zip(run, run[1:]))
-    return SchedulerReport(len(streams), sum(len(r) for r in runs), dict(chosen), switches)
+    return SchedulerReport(len(streams), sum(len(r) for r in runs), dict(chosen), switches, across is True)
 
 
 # ---- building ---------------------------------------------------------------------------
 
 
-def _check_class(cls: type, who: str, offered: Iterable[str] | None) -> tuple[str, ...]:
+def _check_class(cls: type, who: str) -> None:
     config_cls = getattr(cls, "Config", None)
     assert isinstance(config_cls, type) and issubclass(config_cls, BaseModel), f"{who}.Config must be a pydantic model"
     for method in ("update", "metrics", "state_dict", "load_state_dict"):
         assert callable(getattr(cls, method, None)), f"{who} has no method {method}() (see the PhaseScheduler protocol)"
-    requires = getattr(cls, "requires", None)
+
+
+def _check_requires(scheduler: Any, who: str, offered: Iterable[str] | None) -> tuple[str, ...]:
+    """``requires`` of the built scheduler: a class attribute, or set in ``__init__``."""
+    requires = getattr(scheduler, "requires", None)
     assert requires is not None, (
-        f'{who}.requires is not declared: set `requires = ("acc", ...)` on the class, the metrics update() '
-        "reads (() if none), so a run checks the game reports them before it starts"
+        f'{who}.requires is not declared: set `requires = ("acc", ...)` on the class (or `self.requires = '
+        "(config.metric,)` in __init__ when the config names the metric), the metrics update() reads (() if "
+        "none), so a run checks the game reports them before it starts"
     )
     assert isinstance(requires, tuple) and all(isinstance(r, str) and r for r in requires), (
         f'{who}.requires is {requires!r}; it must be a tuple of metric names (str), e.g. ("acc", "na")'
@@ -130,9 +151,9 @@ def _check_class(cls: type, who: str, offered: Iterable[str] | None) -> tuple[st
     return requires
 
 
-def _usable_requires(cls: type) -> tuple[str, ...]:
+def _usable_requires(scheduler: Any) -> tuple[str, ...]:
     """What ``requires`` says, as far as it can be read, for the checks that follow."""
-    requires = getattr(cls, "requires", None)
+    requires = getattr(scheduler, "requires", None)
     if isinstance(requires, (list, tuple, set, frozenset)):
         return tuple(r for r in requires if isinstance(r, str))
     return ()
@@ -177,22 +198,35 @@ def _metric_stream(rng: random.Random, names: tuple[str, ...], steps: int) -> li
 
 
 def _feed(scheduler: Any, stream: list[dict[str, float]], start: int, where: str) -> list[str]:
-    """The phase returned by each update; each must be ``scheduler.phase`` afterwards."""
+    """The phase returned by each update; each must be ``scheduler.phase`` afterwards, and
+    the metrics given must be as they were (a run logs that very dict after ``update``)."""
     chosen = []
     for i, metrics in enumerate(stream, start):
+        given = dict(metrics)
         try:
-            phase = scheduler.update(i, dict(metrics))
+            phase = scheduler.update(i, given)
         except Exception as exc:
             raise AssertionError(
                 f"{where} step {i}: update() raised {type(exc).__name__}: {exc} (given the metrics {sorted(metrics)}: "
                 "those the game reports and what a run adds; list the ones update() needs in `requires`)"
             ) from exc
+        assert _same(given, metrics), (
+            f"{where} step {i}: update() changed the metrics it was given ({_changes(metrics, given)}); treat them "
+            "as read-only (copy with dict(metrics) to change a copy): they are the step's metrics that a run logs"
+        )
         assert phase == scheduler.phase, (
             f"{where} step {i}: update() returned {phase!r} but scheduler.phase is {scheduler.phase!r}; "
             "set self.phase to the phase you return"
         )
         chosen.append(phase)
     return chosen
+
+
+def _changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> str:
+    removed = [k for k in before if k not in after]
+    added = [k for k in after if k not in before]
+    changed = [f"{k!r}: {before[k]!r} -> {after[k]!r}" for k in before if k in after and not _same(before[k], after[k])]
+    return "; ".join([*changed, *([f"removed {removed}"] if removed else []), *([f"added {added}"] if added else [])])
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -256,6 +290,37 @@ def _check_foreign_phases(cls: type, cfg: BaseModel, phases: tuple[str, ...], wh
     _check_sequence(lambda: scheduler, stream, foreign, f"{who} with phases {foreign}")
 
 
+def _check_min_steps_declared(scheduler: Any, who: str) -> int:
+    """``min_steps`` (optional, default 1): the fewest steps a phase is trained before the
+    scheduler may leave it."""
+    value = getattr(scheduler, "min_steps", 1)
+    assert isinstance(value, int) and not isinstance(value, bool) and value >= 1, (
+        f"{who}.min_steps is {value!r}; it must be a positive int, the fewest steps a phase is trained "
+        "before update() may leave it (leave it out for 1)"
+    )
+    return value
+
+
+def _check_stretches(trained: list[str], min_steps: int, where: str, who: str) -> None:
+    """``trained[i]`` is the phase of step i: every stretch of one phase but the last (cut by
+    the end of the stream) lasts at least ``min_steps`` steps."""
+    begin = 0
+    for i in range(1, len(trained)):
+        if trained[i] != trained[i - 1]:
+            assert i - begin >= min_steps, (
+                f"{where}: trained {trained[begin]!r} for {i - begin} step(s) (steps {begin} to {i - 1}), then "
+                f"update() at step {i - 1} chose {trained[i]!r}, but {who}.min_steps is {min_steps}; stay in a "
+                "phase for min_steps steps (count the step just trained), or declare the min_steps you keep"
+            )
+            begin = i
+
+
+def _check_min_steps(make: Callable[[], Any], runs: list, min_steps: int, who: str) -> None:
+    for k, run in enumerate(runs):
+        if run is not None:
+            _check_stretches([make().phase, *run], min_steps, f"{who} sequence {k}", who)
+
+
 def _check_determinism(make: Callable[[], Any], streams: list, runs: list, who: str) -> None:
     """Another instance (another rank, another global random state) chooses the same."""
     saved = random.getstate()
@@ -291,15 +356,16 @@ def _diverged(what: str, expected: list[str], got: list[str], start: int) -> str
     )
 
 
-def _check_round_trips(make: Callable[[], Any], streams: list, runs: list, rng: random.Random, who: str) -> None:
-    """Save at a step (JSON), load into a fresh instance: it continues as the original would."""
+def _check_round_trips(make: Callable[[], Any], streams: list, runs: list, rng: random.Random, min_steps: int, who: str) -> None:
+    """Save at a step (JSON), load into a fresh instance: it continues as the original would
+    (and keeps ``min_steps`` across the cut)."""
     for k, (stream, expected) in enumerate(zip(streams, runs)):
         if expected is None:
             continue
         cut = (0, len(stream))[k] if k < 2 else rng.randrange(len(stream) + 1)
         where = f"{who} sequence {k}, state saved after step {cut}"
         original = make()
-        _feed(original, stream[:cut], 0, where)
+        head = [original.phase, *_feed(original, stream[:cut], 0, where)]
         state = original.state_dict()
         try:
             text = json.dumps(state, allow_nan=False)
@@ -324,6 +390,8 @@ def _check_round_trips(make: Callable[[], Any], streams: list, runs: list, rng: 
             f"{where}: metrics() after a round trip {restored.metrics()} != {original.metrics()}"
         )
         tail = _feed(restored, stream[cut:], cut, where)
+        if tail != expected[cut:]:  # say so if the restored scheduler left a phase too early
+            _check_stretches(head + tail, min_steps, where, who)
         assert tail == expected[cut:], _diverged(f"{where}: the restored scheduler", expected[cut:], tail, cut)
 
 
@@ -343,7 +411,10 @@ def _check_missing_metrics(make: Callable[[], Any], requires: tuple[str, ...], s
         return
     for key in requires:
         scheduler = make()
-        _feed(scheduler, warm, 0, who)
+        try:
+            _feed(scheduler, warm, 0, who)
+        except AssertionError:  # sequence 0 starts the same way: its check reports this
+            return
         lacking = {k: v for k, v in (stream[0] if stream else {}).items() if k != key}
         try:
             scheduler.update(len(warm), lacking)

@@ -80,12 +80,18 @@ class PhaseScheduler(Protocol):
 
     Constructed as ``cls(config, phases=...)`` with an instance of ``cls.Config`` and the
     phase names the game offers. ``phase`` is the phase the coming step trains.
+
+    Optional member (not part of the structural check): ``min_steps: int``, a class or
+    instance attribute, the fewest steps a phase is trained before ``update`` may leave it
+    (absent means 1); ``check_scheduler`` holds the scheduler to it.
     """
 
     name: ClassVar[str]
     Config: ClassVar[type[BaseModel]]
-    requires: ClassVar[tuple[str, ...]]
-    """Metrics the scheduler reads in ``update``; the game must declare them in ``metrics``."""
+    requires: tuple[str, ...]
+    """Metrics the scheduler reads in ``update``; the game must declare them in ``metrics``. A
+    class attribute, or set in ``__init__`` when the config names them (``self.requires =
+    (config.metric,)``): a run reads it from the built scheduler before the first step."""
     phase: str
 
     def update(self, step: int, metrics: Mapping[str, float]) -> str:
@@ -160,12 +166,15 @@ class Teacher(Protocol):
 
     def act(self, game: Any, player: int, facts: Facts, rng: random.Random) -> str:
         """The completion ``player`` (who is in ``game.to_act()``) gives now, in the game's
-        action format. All randomness comes from ``rng``."""
+        action format. All randomness comes from ``rng``; it reads ``game`` and changes
+        nothing of it, hidden state and pictures included (``check_game`` compares)."""
 
     def clue_truth(self, game: Any, player: int, completion: str, facts: Facts) -> bool | None:
         """Whether ``completion``, ``player``'s next move, states something true of the
         picture that player sees; ``None`` when the move is not a statement about it (a vote,
-        a player who sees no picture). How build-toy measures clue truthfulness."""
+        a player who sees no picture). A player whose role asks for a false claim is judged
+        on its picture too, not on how well it plays its role. How build-toy measures clue
+        truthfulness; it changes nothing of ``game`` either."""
 
 
 class DescribingSource(ImageSource, Protocol):

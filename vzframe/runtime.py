@@ -70,9 +70,9 @@ def resolve(config: RunConfig) -> Setup:
     source_cls = registry.image_sources[choice.images]
 
     game_config = validate(game_cls.Config, config.game, "game.")
-    check_contract(game_name, game_cls, scheduler_name, scheduler_cls)
     scheduler_config = validate(scheduler_cls.Config, config.scheduler, "scheduler.")
     scheduler = construct(f"Scheduler {scheduler_name!r}", scheduler_cls, scheduler_config, phases=tuple(game_cls.phases))
+    check_contract(game_name, game_cls, scheduler_name, scheduler)
     source_config = validate(source_cls.Config, config.image_source, "image_source.")
     image_source = construct(f"Image source {choice.images!r}", source_cls, source_config, seed=config.seed)
     reward_fns = {}
@@ -115,10 +115,12 @@ def construct(what: str, cls: type, config: Any, **kwargs: Any) -> Any:
         raise PluginError(f"{what} ({cls.__module__}.{cls.__qualname__}) raised {type(exc).__name__} in __init__: {exc}") from exc
 
 
-def check_contract(game_name: str, game_cls: type, scheduler_name: str, scheduler_cls: type) -> None:
+def check_contract(game_name: str, game_cls: type, scheduler_name: str, scheduler: Any) -> None:
     """The metrics the scheduler ``requires`` must be among those the game declares in
-    ``metrics``: a mismatch fails now, like a config typo, not after a whole step."""
-    required = tuple(getattr(scheduler_cls, "requires", ()))
+    ``metrics``: a mismatch fails now, like a config typo, not after a whole step. Read from
+    the built scheduler (or its class), so a ``requires`` its ``__init__`` sets from the
+    config counts."""
+    required = tuple(getattr(scheduler, "requires", ()))
     declared = getattr(game_cls, "metrics", {})
     missing = [m for m in required if m not in declared]
     if missing:
@@ -239,7 +241,7 @@ def _train(setup: Setup, out: Path, *, display: bool, resume: bool) -> Path:
             #    `probe_every` steps the probes' accuracies join them (probe/NAME).
             done = step + 1
             metrics = step_metrics(setup, episodes, role_means, baselines)
-            new_phase = setup.scheduler.update(step, metrics)
+            new_phase = setup.scheduler.update(step, dict(metrics))  # a copy: it cannot alter what is logged
             tokens = dist.all_reduce_sum({"t": rollout.tokens})["t"]
             metrics = {
                 "step": step,

@@ -12,12 +12,14 @@ raise, a wrong player must raise ValueError, episodes must round-trip through JS
 deterministic in the seed, phases must name stages that occur, reward functions must return
 finite Python floats for turns of their own stage only, a phase declared ``zero_sum`` must sum
 to 0 over every episode, a ``group`` phase must have more than one scored turn in some
-episode, and ``collect_metrics`` must report exactly the metrics the game declares.
+episode and rewards that differ within some game (else its advantages are always 0), and
+``collect_metrics`` must report exactly the metrics the game declares.
 
 A game with a ``teacher`` (``vzframe.protocols.Teacher``) has it checked too: it plays whole
 seeded games in every seat, on pictures it can describe, and each of its moves must be a
-valid action, the same seed must give the same moves, and ``clue_truth`` must answer a bool
-or None (and True for some of its own clues, when it answers any bool).
+valid action, the same seed must give the same moves, ``act`` and ``clue_truth`` must leave
+the game as they found it, and ``clue_truth`` must answer a bool or None, judge most of the
+teacher's own clues true, and judge them mostly false of other pictures.
 
 ``check_scheduler`` does the same for a phase scheduler (see ``vzframe._scheduler_kit``).
 
@@ -31,7 +33,6 @@ from __future__ import annotations
 import itertools
 import json
 import random
-import sys
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -42,8 +43,18 @@ from pydantic import BaseModel
 
 from vzframe._image_kit import PICTURES_PER_EPISODE, _image_stream, _source_stream, draw_images, image_source
 from vzframe._scheduler_kit import SchedulerReport, check_scheduler
+from vzframe._score_kit import (
+    _check_collected,
+    _check_groups_vary,
+    _check_metrics_source,
+    _check_phase_rewards,
+    _check_phase_scores,
+    _check_phases,
+    _check_reward_fn,
+    _count_groups,
+    _find_collect_metrics,
+)
 from vzframe._teacher_kit import TaughtMove, _call, _check_teacher, _excerpt, play_teacher
-from vzframe.plugins import PluginError, check_metrics, check_rewards, check_zero_sum
 from vzframe.protocols import ImageDraw, ImageSource
 from vzframe.types import Action, Episode, ImageItem, Metric, Observation, PhaseSpec, Turn
 
@@ -130,13 +141,13 @@ def check_game(
     rectangles), or ``images`` may be an image source (``image_source("clevr")``): the episode
     of seed ``s`` then draws its pictures from index ``s * PICTURES_PER_EPISODE`` on.
     ``reward_fns`` maps names to reward functions to check on every episode (the zero-sum
-    check needs them). ``collect_metrics`` is the game's hook; by default the
+    and group checks need them). ``collect_metrics`` is the game's hook; by default the
     one defined in the game's module or a package above it (``games.spy.collect_metrics``
     for ``games.spy.game.SpyGame``), searched for the game's base classes too.
 
     A game's ``teacher`` plays ``teacher_episodes`` more games (twice each, seeds from
     ``seed``) on ``images`` if that is an image source that can ``describe``, else on
-    ``clevr_toy`` pictures.
+    ``clevr_toy`` pictures, and its moves are judged once more on the next seed's pictures.
     """
     _check_class(game_cls)
     cfg = _make_config(game_cls, config)
@@ -148,6 +159,7 @@ def check_game(
     invalid_by_stage: Counter[str] = Counter()
     cursor: Counter[str] = Counter()
     most_scored: Counter[str] = Counter()  # per phase: most scored turns in one episode
+    groups: Counter[tuple[str, bool]] = Counter()  # per group phase: groups of 2+ turns, (phase, rewards differ)
     played: list[Episode] = []
     for i in range(episodes):
         ep_seed = seed + i
@@ -159,6 +171,8 @@ def check_game(
         _check_same(episode, replay, where)
         rewards = {name: _check_reward_fn(name, fn, episode, cfg, where) for name, fn in (reward_fns or {}).items()}
         _check_phase_scores(game_cls, episode, rewards if reward_fns is not None else None, most_scored, where)
+        if reward_fns is not None:
+            _count_groups(game_cls, episode, rewards, groups)
         if collect is not None:
             _check_collected(game_cls, collect, [episode], where)
         for turn in episode.turns:
@@ -168,13 +182,19 @@ def check_game(
     metrics: dict[str, float] = {}
     if episodes > 0:
         _check_phases(game_cls, set(turns_by_stage), most_scored)
+        _check_groups_vary(game_cls, groups, episodes)
         metrics = _check_metrics_source(game_cls, collect, played)
     teacher_turns, teacher_truth = 0, None
     if getattr(game_cls, "teacher", None) is not None and teacher_episodes > 0:
         teacher_turns, teacher_truth = _check_teacher(game_cls, cfg, describing, seed, teacher_episodes, max_steps)
     return CheckReport(
-        episodes, sum(turns_by_stage.values()), dict(turns_by_stage), dict(invalid_by_stage), metrics,
-        teacher_turns, teacher_truth,
+        episodes,
+        sum(turns_by_stage.values()),
+        dict(turns_by_stage),
+        dict(invalid_by_stage),
+        metrics,
+        teacher_turns,
+        teacher_truth,
     )
 
 
@@ -241,8 +261,7 @@ def _play(game_cls, cfg, seed, index, where, max_steps, images, cursor: Counter[
             )
         if is_example:
             assert turn.action.kind != "invalid", (
-                f"{where} turn {step}: the game's own example completion {_excerpt(completion)} parsed to "
-                f"{turn.action!r}"
+                f"{where} turn {step}: the game's own example completion {_excerpt(completion)} parsed to {turn.action!r}"
             )
         turns.append(turn)
     _check_rejects(game, (), seats | {1}, where, len(turns))
@@ -337,9 +356,7 @@ def _check_observation(obs: Any, player: int, where: str, step: int) -> None:
             assert isinstance(part, dict) and part.get("type") in ("image", "text"), f"{at}: bad part {part!r}"
             placeholders += part["type"] == "image"
             assert part["type"] == "image" or isinstance(part.get("text"), str), f"{at}: text part needs str text"
-    assert placeholders == len(obs.images), (
-        f"{at} has {placeholders} image placeholders but {len(obs.images)} images"
-    )
+    assert placeholders == len(obs.images), f"{at} has {placeholders} image placeholders but {len(obs.images)} images"
     for im in obs.images:
         assert isinstance(im, ImageItem) and isinstance(im.image, Image.Image), f"{at}: {im!r} is not an ImageItem"
     try:
@@ -375,8 +392,7 @@ def _check_episode(episode: Any, game_cls, seed: int, turns: list[Turn], seats: 
     assert set(episode.roles) <= names, f"{where}: Episode.roles {episode.roles} not all in {sorted(names)}"
     for t in episode.turns:
         assert t.role == episode.role_of(t.player), (
-            f"{where} turn {t.index}: player {t.player} acted as {t.role!r} but Episode.roles says "
-            f"{episode.role_of(t.player)!r}"
+            f"{where} turn {t.index}: player {t.player} acted as {t.role!r} but Episode.roles says {episode.role_of(t.player)!r}"
         )
 
 
@@ -406,131 +422,3 @@ def _first_difference(a: Episode, b: Episode) -> str:
             fields = [f for f in Turn.__dataclass_fields__ if getattr(ta, f) != getattr(tb, f)]
             return f"turn {ta.index} differs in {fields}"
     return "unequal, but no field differs (check __eq__ of values in info)"
-
-
-def _check_reward_fn(name: str, fn: Any, episode: Episode, cfg: BaseModel, where: str) -> dict[int, float]:
-    stage = getattr(fn, "stage", None)
-    indices = {t.index for t in episode.turns if t.stage == stage}
-    try:
-        rewards = fn(episode, cfg)
-    except Exception as exc:
-        raise AssertionError(f"{where}: reward fn {name!r} raised {type(exc).__name__}: {exc}") from exc
-    for index, value in rewards.items() if isinstance(rewards, dict) else ():
-        assert type(value) is float, (
-            f"{where}: reward fn {name!r} gave turn {index!r} the {type(value).__name__} reward {value!r}; return "
-            "Python floats (float(x)): ints, bools and NumPy scalars are not rewards"
-        )
-    try:
-        return check_rewards(name, rewards, indices)  # the same validation a run applies
-    except PluginError as exc:
-        raise AssertionError(f"{where}: {exc}") from None
-
-
-def _check_phase_rewards(game_cls: type, reward_fns: Mapping[str, Any] | None) -> None:
-    """Every phase's reward fns are given (when any are) and score the phase's stage."""
-    for name, fn in (reward_fns or {}).items():
-        assert getattr(fn, "name", name) == name, f"reward fn registered as {name!r} has .name {fn.name!r}"
-    for name, spec in game_cls.phases.items() if reward_fns is not None else ():
-        missing = [r for r in spec.rewards if r not in reward_fns]
-        assert not missing, f"{game_cls.__name__}.phases[{name!r}] uses reward fns {missing} not in reward_fns"
-        for r in spec.rewards:
-            fn_stage = getattr(reward_fns[r], "stage", None)
-            assert fn_stage == spec.stage, (
-                f"{game_cls.__name__}.phases[{name!r}] trains stage {spec.stage!r} with reward fn {r!r} of "
-                f"stage {fn_stage!r}"
-            )
-
-
-def _check_phase_scores(
-    game_cls, episode: Episode, rewards: dict[str, dict[int, float]] | None, most_scored: Counter[str], where: str
-) -> None:
-    """A zero-sum phase's rewards (its reward fns summed per turn, as a run scores them) sum
-    to 0; count each phase's scored turns (without reward fns: the turns of its stage)."""
-    for name, spec in game_cls.phases.items():
-        if rewards is None or not spec.rewards:
-            most_scored[name] = max(most_scored[name], len(episode.turns_of(spec.stage)))
-            continue
-        combined: dict[int, float] = {}
-        for r in spec.rewards:
-            for index, value in rewards[r].items():
-                combined[index] = combined.get(index, 0.0) + value
-        most_scored[name] = max(most_scored[name], len(combined))
-        if spec.zero_sum:
-            try:
-                check_zero_sum(f"{where}: {game_cls.__name__}", name, combined)  # as a run checks it
-            except PluginError as exc:
-                raise AssertionError(str(exc)) from None
-
-
-def _check_phases(game_cls: type, stages: set[str], most_scored: Counter[str]) -> None:
-    for name, spec in game_cls.phases.items():
-        assert spec.stage in stages, (
-            f"{game_cls.__name__}.phases[{name!r}] trains stage {spec.stage!r}, which no episode had "
-            f"(stages seen: {sorted(stages)})"
-        )
-        assert spec.advantage != "group" or most_scored[name] > 1, (
-            f"{game_cls.__name__}.phases[{name!r}] uses advantage 'group', but no episode had more than "
-            f"{most_scored[name]} scored turn of stage {spec.stage!r}: a group of one is always normalised to "
-            "advantage 0, so the phase would train nothing. Use advantage 'role' (reward minus the role's "
-            "running baseline)."
-        )
-
-
-# ---- metrics ----------------------------------------------------------------------------
-
-
-def _find_collect_metrics(game_cls: type) -> Callable[..., Any] | None:
-    """``collect_metrics`` of the module defining the game (or a base class), or of the
-    nearest package above it."""
-    for klass in game_cls.__mro__:
-        parts = klass.__module__.split(".")
-        for n in range(len(parts), 0, -1):
-            fn = getattr(sys.modules.get(".".join(parts[:n])), "collect_metrics", None)
-            if callable(fn):
-                return fn
-    return None
-
-
-def _collect(collect: Callable[..., Any], episodes: list[Episode], where: str) -> Any:
-    try:
-        return collect(episodes=episodes)  # hooks are called with keyword arguments
-    except Exception as exc:
-        raise AssertionError(
-            f"{where}: collect_metrics(episodes=<{len(episodes)} episodes>) raised {type(exc).__name__}: {exc}"
-        ) from exc
-
-
-def _check_collected(game_cls: type, collect: Callable[..., Any], episodes: list[Episode], where: str) -> dict[str, float]:
-    """``collect_metrics(episodes=...)`` reports every declared metric and nothing else."""
-    who = game_cls.__name__
-    result = _collect(collect, episodes, where)
-    if result is None:
-        raise AssertionError(f"{where}: collect_metrics returned None for {who}'s own episodes")
-    try:
-        values = check_metrics(who, result)  # the same validation a run applies
-    except PluginError as exc:
-        raise AssertionError(f"{where}: {exc}") from None
-    declared = game_cls.metrics
-    missing = [m for m in declared if m not in values]
-    assert not missing, (
-        f"{where}: collect_metrics returned {sorted(values)}, without the metrics {missing} that {who}.metrics "
-        "declares; a run stops when a declared metric is not reported"
-    )
-    extra = [m for m in values if m not in declared]
-    assert not extra, (
-        f"{where}: collect_metrics returned {extra}, which {who}.metrics does not declare; declare them "
-        "(Metric(label)) so schedulers and displays can rely on them"
-    )
-    return values
-
-
-def _check_metrics_source(game_cls: type, collect: Callable[..., Any] | None, played: list[Episode]) -> dict[str, float]:
-    who = game_cls.__name__
-    if collect is None:
-        assert not game_cls.metrics, (
-            f"{who}.metrics declares {sorted(game_cls.metrics)}, but no collect_metrics was found in "
-            f"{game_cls.__module__} or a package above it; pass check_game(..., collect_metrics=your_hook)"
-        )
-        return {}
-    _collect(collect, [], who)
-    return _check_collected(game_cls, collect, played, f"{who} ({len(played)} episodes together)")

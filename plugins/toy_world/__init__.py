@@ -120,7 +120,9 @@ def ensure_toy_model(
         if not _finished(path):  # else the process we waited for built it
             log(
                 f"building toy model {name!r} for {game} once ({_budget(settings)}) into {path}; "
-                f"`{_command(game, images, settings)}` does the same"
+                f"`{_command(game, images, settings)}` does the same. Each progress line says how far the "
+                "build is and the time left. To skip it, start from another model: model=DIR (a Qwen2-VL-family "
+                "model directory) or model=tiny (random weights, built in seconds; it learns no game)"
             )
             build.build_toy(path, settings or build.WarmStart(), game=game, images=images, log=log)
     return path

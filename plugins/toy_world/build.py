@@ -96,8 +96,11 @@ class WarmStart:
     lr: float = 1e-3
     warmup_steps: int = 50
     clue_share: float = 0.3
-    """Share of clue turns kept in game steps (turns of other stages are all kept): in the spy
-    game 2.4 clues to 3 votes a game."""
+    """Share of the turns of stage ``clue_stage`` kept in game steps (turns of other stages are
+    all kept): in the spy game 2.4 clues to 3 votes a game."""
+    clue_stage: str = "clue"
+    """The stage whose turns ``clue_share`` thins: the game's many speaking turns (``clue`` in
+    the shipped games). A game without it keeps every turn, and the build says so."""
     vocab_size: int = 1536
     heldout_games: int = 128
     """Games played on held-out pictures at the end, for the figures in vzframe-toy.json (0: none)."""
@@ -243,11 +246,12 @@ def caption_examples(world: ToyWorld, seed: int) -> Iterator[tuple[Any, str]]:
         yield Observation(1, "player", "clue", messages, (item,)), target
 
 
-def teacher_games(world: ToyWorld, seed: int, *, clue_share: float = 1.0) -> Iterator[tuple[Any, str]]:
+def teacher_games(world: ToyWorld, seed: int, *, clue_share: float = 1.0, clue_stage: str = "clue") -> Iterator[tuple[Any, str]]:
     """Endless (observation, target) pairs from whole games played by the game's teacher in
     every seat, on the source's pictures seeded ``seed``. Each tick is played as a run plays
     it: every mover observes the same state, then the moves are stepped in order. Every turn
-    is yielded except clue turns, each kept with probability ``clue_share`` (all are played)."""
+    is yielded except turns of stage ``clue_stage``, each kept with probability ``clue_share``
+    (all are played)."""
     from vzframe.rollout.play import ImageCursor
 
     source = world.source(seed)
@@ -260,7 +264,7 @@ def teacher_games(world: ToyWorld, seed: int, *, clue_share: float = 1.0) -> Ite
             observations = [game.observe(player) for player in acting]
             targets = [teacher.act(game, player, facts, rng) for player in acting]
             for player, obs, target in zip(acting, observations, targets):
-                if obs.stage != "clue" or rng.random() < clue_share:
+                if obs.stage != clue_stage or rng.random() < clue_share:
                     yield obs, target
                 game.step(player, target)
 
@@ -314,8 +318,10 @@ def build_toy(
         model = AutoModelForImageTextToText.from_pretrained(tmp, dtype=torch.float32)
         log(f"toy model for game {world.game_name!r} on {world.images!r} pictures: "
             f"{sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters")
-        history = look(model, processor, settings, world, log=log, seconds=seconds)
-        history += supervised(model, processor, settings, world, log=log, seconds=seconds)
+        s = settings
+        clock = BuildClock(s.look_steps + s.caption_steps + s.game_steps + s.fine_steps)
+        history = look(model, processor, settings, world, log=log, seconds=seconds, clock=clock)
+        history += supervised(model, processor, settings, world, log=log, seconds=seconds, clock=clock)
         model.to(torch.bfloat16).save_pretrained(tmp)
         stamp: dict[str, Any] = {
             "kind": "toy-world", "game": world.plugin, "game_name": world.game_name, "image_source": world.images,
@@ -334,9 +340,21 @@ def build_toy(
     return out_dir
 
 
+class BuildClock:
+    """How far a build is beyond its stage's step count: optimizer steps done of all stages'
+    steps, and the time left at the pace so far (the held-out games come after)."""
+
+    def __init__(self, total: int) -> None:
+        self.total, self.done, self.start = total, 0, time.perf_counter()
+
+    def __str__(self) -> str:
+        pace = (time.perf_counter() - self.start) / max(self.done, 1)
+        return f"build {self.done / max(self.total, 1):.0%} of {self.total} steps, about {pace * (self.total - self.done) / 60:.0f} min left"
+
+
 def train_stage(
     stage: str, steps: int, loss_of_step: Callable[[int], Any], optimizer: Any, params: list, s: WarmStart, *,
-    log: Callable[[str], None], t0: float,
+    log: Callable[[str], None], t0: float, clock: BuildClock | None = None,
 ) -> list[dict]:  # fmt: skip
     """``steps`` optimizer steps on ``loss_of_step(step)``, the stage's own schedule (a linear
     warm-up over ``s.warmup_steps``, then a cosine decay to 0.55 of ``s.lr`` over the stage)
@@ -355,17 +373,20 @@ def train_stage(
         optimizer.step()
         schedule.step()
         running += loss.item()
+        if clock is not None:
+            clock.done += 1
         if (step + 1) % 50 == 0 or step + 1 == steps:
             n = (step % 50) + 1
             history.append({"stage": stage, "step": step + 1, "loss": round(running / n, 4)})
-            log(f"warm-start {stage} step {step + 1}/{steps}: loss {running / n:.3f} ({time.perf_counter() - t0:.0f} s)")
+            overall = f"; {clock}" if clock is not None else ""
+            log(f"warm-start {stage} step {step + 1}/{steps}: loss {running / n:.3f} ({time.perf_counter() - t0:.0f} s{overall})")
             running = 0.0
     return history
 
 
 def look(
     model: Any, processor: Any, s: WarmStart, world: ToyWorld, *,
-    log: Callable[[str], None] = print, seconds: dict[str, float] | None = None,
+    log: Callable[[str], None] = print, seconds: dict[str, float] | None = None, clock: BuildClock | None = None,
 ) -> list[dict]:  # fmt: skip
     """The look stage: ``look_steps`` steps that teach the vision tower alone which kinds of
     thing the source's ``describe`` names, as a pretrained VLM's vision encoder already knows
@@ -416,7 +437,7 @@ def look(
         return torch.nn.functional.binary_cross_entropy_with_logits(scores, torch.stack([t for _, _, t in batch]))
 
     visual.train()
-    history = train_stage("look", s.look_steps, loss_of_step, optimizer, params, s, log=log, t0=t_stage)
+    history = train_stage("look", s.look_steps, loss_of_step, optimizer, params, s, log=log, t0=t_stage, clock=clock)
     if seconds is not None:
         seconds["look"] = round(time.perf_counter() - t_stage, 1)
     return history
@@ -424,7 +445,7 @@ def look(
 
 def supervised(
     model: Any, processor: Any, s: WarmStart, world: ToyWorld, *,
-    log: Callable[[str], None] = print, seconds: dict[str, float] | None = None,
+    log: Callable[[str], None] = print, seconds: dict[str, float] | None = None, clock: BuildClock | None = None,
 ) -> list[dict]:  # fmt: skip
     """Caption steps, game steps, then fine steps: AdamW on the mean token NLL of the targets,
     each stage with its own schedule (``train_stage``); the fine stage starts a fresh optimiser
@@ -443,7 +464,11 @@ def supervised(
     adamw = lambda lr: torch.optim.AdamW(trainable, lr=lr, weight_decay=0.01, betas=(0.9, 0.98))  # noqa: E731
     optimizer = adamw(s.lr)
     captions = caption_examples(world, s.seed)  # one stream: game-stage replays continue it
-    games = teacher_games(world, s.seed, clue_share=s.clue_share)  # one stream: the fine stage plays new games
+    stages_played = {spec.stage for spec in world.game_cls.phases.values()}
+    if s.clue_share < 1 and s.clue_stage not in stages_played:
+        log(f"build-toy: clue_share={s.clue_share} thins turns of stage {s.clue_stage!r}, which {world.plugin} does not "
+            f"have (its stages: {sorted(stages_played)}); every turn is kept. Set WarmStart(clue_stage=...) to thin one.")
+    games = teacher_games(world, s.seed, clue_share=s.clue_share, clue_stage=s.clue_stage)  # one stream: the fine stage plays new games
     # stage, its examples, steps, examples a step, caption replays
     stages = (
         ("caption", captions, s.caption_steps, s.batch_size, 0),
@@ -467,7 +492,7 @@ def supervised(
             mask = batch["completion_mask"].float()
             return -(completion_logprobs(model, batch) * mask).sum() / mask.sum()
 
-        history += train_stage(stage, steps, loss_of_step, optimizer, trainable, s, log=log, t0=t0)
+        history += train_stage(stage, steps, loss_of_step, optimizer, trainable, s, log=log, t0=t0, clock=clock)
         if seconds is not None:
             seconds[stage] = round(time.perf_counter() - t_stage, 1)
     visual.requires_grad_(True)
