@@ -1,9 +1,16 @@
-"""LoRA against a full fine-tune: memory of the trainer, and the vLLM weight sync after a step.
+"""LoRA against a full fine-tune: time of a step, memory of the trainer, and the vLLM weight sync.
 
+    python bench/lora.py step [--model plugins/toy_world/model] [--rank 16] [--repeats 7] [--dropout 0.0] [--unmerged]
     python bench/lora.py memory [--model plugins/toy_world/model] [--rank 16]
     python bench/lora.py sync [--model plugins/toy_world/model] [--rank 16] [--repeats 7]   # needs vLLM (.venv-vllm)
 
-``memory`` builds the trainer each way in a fresh process (DeepSpeed ZeRO-2 on the CPU, KL on),
+``step`` builds both trainers in one process (DeepSpeed ZeRO-2 on the CPU, KL on, the toy
+world's settings: 24 spy-game turns a step, micro-batches of 16, 32 new tokens at temperature
+0.8) and alternates their steps ``--repeats`` times: the transformers engine generates (for
+LoRA from merged weights, ``lora.merged``), then the trainer trains on what it generated. It
+prints the median seconds of each part and their ratios LoRA / full, measured side by side
+under the same load. ``--dropout 0.05 --unmerged`` measures LoRA as it was before 2026-12-07
+(adapter dropout on, generation through the unmerged adapters). ``memory`` builds the trainer each way in a fresh process (DeepSpeed ZeRO-2 on the CPU, KL on),
 trains one step on 8 spy-game turns and reports the bytes the trainer holds, counted tensor by
 tensor (policy weights, the reference copy, AdamW's state; gradients as one per trainable
 weight, which DeepSpeed keeps in buffers of its own), and the process's peak
@@ -25,6 +32,7 @@ import sys
 import time
 
 os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # bench.* from the repository root
 
 QWEN_7B = {"hidden": 3584, "layers": 28, "intermediate": 18944, "heads": 28, "kv_heads": 4, "vocab": 152064,
            "vision_params": 0.676e9, "params": 8.29e9}  # fmt: skip
@@ -67,6 +75,56 @@ def one(model: str, lora_rank: int) -> dict:
         "optimizer_bytes": tensor_bytes(state),
         "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
     }
+
+
+def step(args: argparse.Namespace) -> None:
+    import torch
+    from transformers import AutoProcessor
+
+    from bench.vllm_rollout import observations
+    from vzframe import dist
+    from vzframe.config import LoraConfig, RolloutConfig, TrainConfig
+    from vzframe.rollout.hf import HFEngine
+    from vzframe.train.trainer import Trainer
+    from vzframe.types import Sample
+
+    if args.unmerged:
+        import contextlib
+
+        import vzframe.rollout.hf
+
+        vzframe.rollout.hf.lora.merged = lambda model: contextlib.nullcontext()  # generate through the adapters
+    dist.setup_environment()
+    processor = AutoProcessor.from_pretrained(args.model)
+    rollout = RolloutConfig(temperature=0.8, max_new_tokens=32)
+    arms = {}
+    for label, lora, lr in (("full", None, 4e-5), ("lora", LoraConfig(rank=args.rank, alpha=2 * args.rank, dropout=args.dropout), 4e-4)):
+        cfg = TrainConfig(lr=lr, kl_coef=0.04, zero_stage=2, micro_batch_size=16, lora=lora)
+        trainer = Trainer(args.model, processor, cfg, total_steps=100, temperature=0.8)
+        arms[label] = (trainer, HFEngine(trainer.model, processor, rollout))
+    obs = observations(24)
+    times: dict[str, dict[str, list[float]]] = {a: {"generate": [], "train": [], "tokens": []} for a in arms}
+    for r in range(args.repeats + 1):  # the first round warms up and is not counted
+        for label, (trainer, engine) in arms.items():
+            t0 = time.perf_counter()
+            gens = engine.generate(obs, seeds=[1000 * r + i for i in range(len(obs))])
+            t1 = time.perf_counter()
+            trainer.step([Sample(o, g.token_ids, advantage=(-1) ** i, episode=i // 3, turn=i) for i, (o, g) in enumerate(zip(obs, gens))])
+            t2 = time.perf_counter()
+            if r:
+                times[label]["generate"].append(t1 - t0)
+                times[label]["train"].append(t2 - t1)
+                times[label]["tokens"].append(sum(len(g.token_ids) for g in gens))
+    med = {a: {k: statistics.median(v) for k, v in t.items()} for a, t in times.items()}
+    how = f"dropout {args.dropout}, generation {'through the adapters' if args.unmerged else 'from merged weights'}"
+    print(f"model {args.model}, {len(obs)} turns a step, LoRA {how}, threads {torch.get_num_threads()}, load average {os.getloadavg()[0]:.2f}")
+    for part in ("generate", "train"):
+        f, lo = med["full"][part], med["lora"][part]
+        print(f"{part:9} full {f:.2f} s  LoRA r={args.rank} {lo:.2f} s  ratio LoRA / full {lo / f:.2f}")
+    f = med["full"]["generate"] + med["full"]["train"]
+    lo = med["lora"]["generate"] + med["lora"]["train"]
+    print(f"step      full {f:.2f} s  LoRA r={args.rank} {lo:.2f} s  ratio LoRA / full {lo / f:.2f} "
+          f"(medians of {args.repeats}, alternating; new tokens {med['full']['tokens']:.0f} / {med['lora']['tokens']:.0f})")
 
 
 def lora_params_7b(rank: int) -> int:
@@ -130,12 +188,14 @@ def sync(args: argparse.Namespace) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("what", choices=("memory", "sync"))
+    parser.add_argument("what", choices=("step", "memory", "sync"))
     parser.add_argument("--model", default="plugins/toy_world/model")
     parser.add_argument("--rank", type=int, default=16)
     parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--dropout", type=float, default=0.0, help="step: the adapters' dropout")
+    parser.add_argument("--unmerged", action="store_true", help="step: generate through the adapters, not merged weights")
     args = parser.parse_args()
-    memory(args) if args.what == "memory" else sync(args)
+    {"step": step, "memory": memory, "sync": sync}[args.what](args)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,9 @@ pytest.importorskip("peft")
 
 from tests.runs import ROOT, RUN, comparable, read_jsonl, vzframe  # noqa: E402
 from tests.test_trainer import make_trainer, sample_completions  # noqa: E402
-from vzframe.config import ConfigError, LoraConfig  # noqa: E402
+from vzframe.config import ConfigError, LoraConfig, RolloutConfig  # noqa: E402
+from vzframe.rollout import encode  # noqa: E402
+from vzframe.rollout.hf import vision_token_ids  # noqa: E402
 from vzframe.train.loss import collate, completion_logprobs  # noqa: E402
 from vzframe.types import Sample  # noqa: E402
 
@@ -132,3 +134,43 @@ def test_vllm_receives_merged_weights_named_as_the_base_model(tiny_model_dir, ti
     plain.load_state_dict({**plain.state_dict(), **sent})
     with torch.no_grad():
         assert torch.allclose(completion_logprobs(plain, batch), completion_logprobs(trainer.model, batch), atol=1e-5)
+
+
+def test_the_transformers_engine_generates_from_merged_weights_and_puts_the_base_back(tiny_model_dir, tiny_processor):
+    """``lora.merged`` (around ``HFEngine.generate``): inside it the model is the policy (its
+    log-probs equal the adapters' own forward within float noise) and no adapter runs; after it
+    every base weight is the tensor it was, bit for bit, so training and the KL reference are
+    untouched, and the engine samples the same tokens as the unmerged policy."""
+    from vzframe.rollout.hf import HFEngine
+    from vzframe.train import lora
+
+    trainer = make_trainer(tiny_model_dir, tiny_processor, lr=1e-2, lora=LoraConfig(rank=4, alpha=8, dropout=0.0))
+    obs, ids = sample_completions(trainer, tiny_processor)
+    trainer.step([Sample(o, i, advantage=1.0, episode=0, turn=k) for k, (o, i) in enumerate(zip(obs, ids))])
+    model = trainer.model
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    batch = collate(tiny_processor, [Sample(obs[0], ids[0], 0.0, 0, 0)], tiny_processor.tokenizer.pad_token_id)
+    model.eval()
+    with torch.no_grad():
+        policy = completion_logprobs(model, batch)
+        with lora.adapters_off(model):
+            base = completion_logprobs(model, batch)
+        with lora.merged(model):
+            inside = completion_logprobs(model, batch)
+            adapter_calls = []
+            hooks = [m.register_forward_hook(lambda *_: adapter_calls.append(1)) for n, m in model.named_modules() if n.endswith(".lora_A.default")]
+            assert hooks
+            completion_logprobs(model, batch)
+            for h in hooks:
+                h.remove()
+    assert not torch.allclose(policy, base, atol=1e-4)  # the adapters moved the policy
+    assert torch.allclose(inside, policy, atol=1e-5) and not adapter_calls
+    assert all(torch.equal(p.detach(), before[n]) for n, p in model.named_parameters())
+    config = RolloutConfig(temperature=0.0, max_new_tokens=10)
+    merged = [g.token_ids for g in HFEngine(model, tiny_processor, config).generate(obs)]
+    with torch.no_grad():
+        unmerged = model.generate(**encode(tiny_processor, obs), max_new_tokens=10, do_sample=False,
+                                  eos_token_id=model.generation_config.eos_token_id,
+                                  suppress_tokens=vision_token_ids(model.config))  # fmt: skip
+    prompt = encode(tiny_processor, obs)["input_ids"].shape[1]
+    assert [tuple(r[: len(m)]) for r, m in zip(unmerged[:, prompt:].tolist(), merged)] == merged

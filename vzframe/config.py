@@ -8,8 +8,9 @@ the plugin's own ``Config`` class once the plugins are loaded.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -57,8 +58,10 @@ class LoraConfig(Strict):
     """LoRA rank r of every adapter (a positive integer)."""
     alpha: float = Field(32.0, gt=0.0)
     """LoRA alpha: adapters are scaled by alpha / rank."""
-    dropout: float = Field(0.05, ge=0.0, lt=1.0)
-    """Dropout on the adapters' input while training."""
+    dropout: float = Field(0.0, ge=0.0, lt=1.0)
+    """Dropout on the adapters' input while training. Off by default: rollout samples from the
+    policy without dropout, so with it the loss's log-probs (and its ratio and KL) would be
+    those of a noisier policy than the one that played."""
     target_modules: list[str] = Field(
         default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"], min_length=1
     )
@@ -226,7 +229,10 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     return data
 
 
-def validate(model: type[BaseModel], data: dict[str, Any], prefix: str = "") -> BaseModel:
+ConfigT = TypeVar("ConfigT", bound=BaseModel)
+
+
+def validate(model: type[ConfigT], data: dict[str, Any], prefix: str = "") -> ConfigT:
     """``model.model_validate(data)``, with errors that name the key and list valid keys."""
     try:
         validated = model.model_validate(data)
@@ -271,7 +277,7 @@ def _model_at(model: type[BaseModel], loc: list[str]) -> type[BaseModel] | None:
     return model
 
 
-def load_config(config_file: str | Path | None, overrides: list[str], plugins: list[str] = ()) -> RunConfig:
+def load_config(config_file: str | Path | None, overrides: list[str], plugins: Sequence[str] = ()) -> RunConfig:
     """Defaults < YAML file < ``key=value`` overrides; positional plugin names are appended."""
     data: dict[str, Any] = load_yaml(config_file) if config_file else {}
     data = deep_merge(data, parse_overrides(list(overrides)))

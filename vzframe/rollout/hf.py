@@ -15,6 +15,7 @@ from typing import Any
 import torch
 
 from vzframe.rollout import Generation, default_seeds, encode, split_encoding
+from vzframe.train import lora
 from vzframe.types import Observation
 
 
@@ -54,7 +55,7 @@ class HFEngine:
         sampling = self.config.temperature > 0
         was_training = self.model.training
         self.model.eval()
-        with gathered(self.model):
+        with gathered(self.model), lora.merged(self.model):
             out = self.model.generate(
                 **inputs,
                 max_new_tokens=self.config.max_new_tokens,
@@ -109,10 +110,11 @@ def vision_token_ids(config: Any) -> list[int]:
     return [i for i in (getattr(config, n, None) for n in names) if isinstance(i, int)]
 
 
-def gathered(model: Any):
+def gathered(model: Any) -> contextlib.AbstractContextManager[Any]:
     """Under ZeRO-3 each rank holds a shard: gather full weights for generation."""
     if any(hasattr(p, "ds_id") for p in model.parameters()):
         import deepspeed
 
-        return deepspeed.zero.GatheredParameters(list(model.parameters()))
+        gather: contextlib.AbstractContextManager[Any] = deepspeed.zero.GatheredParameters(list(model.parameters()))
+        return gather
     return contextlib.nullcontext()

@@ -114,6 +114,36 @@ def adapters_off(model: Any) -> Iterator[None]:
         yield
 
 
+@contextlib.contextmanager
+def merged(model: Any) -> Iterator[None]:
+    """For the duration (the transformers engine's ``generate``), every adapter is folded into
+    its layer's weight and switched off: each projection is one product with ``W + s·BA``
+    instead of three with ``W``, ``A`` and ``B`` (1.3x the time of a full fine-tune's rollout
+    at the toy model's width, without this). The base weights are swapped back afterwards, not
+    un-added, so training and the KL reference see them bit for bit. A no-op for a model
+    without adapters, and under ZeRO-3, whose shards hold no whole weight to add to."""
+    import torch
+
+    inner = getattr(model, "module", model)
+    if not is_lora(inner) or any(hasattr(p, "ds_id") for p in inner.parameters()):
+        yield
+        return
+    peft = _peft()
+    saved: list[tuple[Any, Any]] = []
+    with torch.no_grad(), adapters_off(inner):
+        try:
+            for layer in inner.modules():
+                if isinstance(layer, peft.tuners.lora.LoraLayer):
+                    weight = layer.get_base_layer().weight
+                    delta = sum(layer.get_delta_weight(a) for a in layer.active_adapters if a in layer.lora_A)
+                    saved.append((weight, weight.data))
+                    weight.data = weight.data + delta.to(weight.dtype)
+            yield
+        finally:
+            for weight, data in saved:
+                weight.data = data
+
+
 def is_adapter_dir(folder: str | Path) -> bool:
     return (Path(folder) / ADAPTER_CONFIG).is_file()
 
