@@ -24,7 +24,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from vzframe.parsing import extract_think, parse_clue, parse_vote, public_text
 from vzframe.types import Action, Episode, ImageItem, Metric, Observation, Turn
@@ -89,6 +89,12 @@ class ClueVoteGame:
     config: Any
     num_players: int
     _images: dict[int, ImageItem]
+
+    if TYPE_CHECKING:  # what a subclass writes (module docstring)
+
+        def role_of(self, player: int) -> Role: ...
+
+        def observe(self, player: int) -> Observation: ...
 
     @property
     def clues(self) -> tuple[tuple[int, int, str], ...]:
@@ -160,7 +166,8 @@ class ClueVoteGame:
         if observation.stage == "clue":
             rnd = self._clue_order[self._clue_pos][0]
             action = parse_clue(completion)
-            shown = public_text(action.value, self.config.max_clue_chars, TRUNCATED) if action.kind == "clue" else ""
+            clue = action.value if action.kind == "clue" and isinstance(action.value, str) else None
+            shown = public_text(clue, self.config.max_clue_chars, TRUNCATED) if clue is not None else ""
             self._clues.append((rnd, player, shown or NO_CLUE))
             self._clue_pos += 1
             think = extract_think(completion)

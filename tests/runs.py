@@ -40,9 +40,9 @@ def snapshot(folder: Path) -> dict[str, bytes]:
 def load_state(path: Path):
     import torch
 
-    from vzframe import checkpoint
+    from vzframe.train.ds_checkpoint import safe_globals
 
-    with torch.serialization.safe_globals(checkpoint.safe_globals()):
+    with torch.serialization.safe_globals(safe_globals()):
         return torch.load(path, weights_only=True)
 
 

@@ -13,8 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from plugins.toy_world.build import TOY_SHAPE, WarmStart, build_toy, caption_examples, teacher_games, toy_world
+from plugins.toy_world.build import TOY_SHAPE, WarmStart, build_toy
 from plugins.toy_world.heldout import HELDOUT_SEED, heldout_figures
+from plugins.toy_world.targets import caption_examples, teacher_games
+from plugins.toy_world.world import toy_world
 from vzframe.config import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from vzframe import __version__
 from vzframe.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -49,7 +50,7 @@ def test_run_writes_resolved_config(run):
     out, _, result = run
     config = yaml.safe_load((out / "config.yaml").read_text())
     assert config["vzframe"]["game"] == "spy" and config["vzframe"]["scheduler"] == "hysteresis"
-    assert config["vzframe"]["plugins"]["games.spy"] == "0.1.0"
+    assert config["vzframe"]["plugins"]["games.spy"] == __version__
     assert config["game"]["num_citizens"] == 3  # plugin defaults are filled in
     assert config["scheduler"]["k_min"] == 1 and config["scheduler"]["tau_acc_up"] == 0.0
     assert f"Run written to {out}" in result.stdout
@@ -165,7 +166,7 @@ def test_plugins_command_lists_versions_and_hooks(capsys):
     out = capsys.readouterr().out
     for name in ("games.spy", "schedulers.hysteresis", "schedulers.clue_only", "plugins.shapes"):
         assert name in out
-    assert "register_games" in out and "0.1.0" in out
+    assert "register_games" in out and __version__ in out
 
 
 def test_model_build_tiny_command(tmp_path, capsys):

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from vzframe import __version__
 from vzframe.config import ConfigError
 from vzframe.evaluate import RoleRouter, evaluate
 from vzframe.rollout import Generation
@@ -183,7 +184,7 @@ def test_the_base_matchup_key_holds_what_the_base_games_depend_on_and_nothing_el
     first = key()
     # what only training depends on: the scheduler, the optimiser, the run's own seed and length
     assert key(scheduler="schedulers.clue_only") == first == key("train.lr=1e-3", "steps=7", "seed=5", "train.kl_coef=0.5")
-    assert first["versions"] == {"games.spy": "0.1.0", "plugins.clevr": "0.1.0"}  # the game's and the pictures' plugins
+    assert first["versions"] == {"games.spy": __version__, "plugins.clevr": __version__}  # the game's and the pictures' plugins
     for other in (key("rollout.temperature=0.5"), key("game.num_citizens=4"), key("images=shapes"), key(games=5), key(seed=2)):
         assert other != first
 

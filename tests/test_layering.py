@@ -1,4 +1,5 @@
-"""The core knows no game: no module under vzframe/ imports games/, schedulers/ or plugins/.
+"""The core knows no game: no module under vzframe/ imports games/, schedulers/ or plugins/
+(and no game imports a plugin or a scheduler).
 
 Checked twice: by importing every module of vzframe in a fresh interpreter (where those
 packages are importable) and looking at ``sys.modules``, and by reading every file's imports
@@ -76,6 +77,18 @@ def test_no_vzframe_source_imports_a_game_scheduler_or_plugin():
     assert len(files) > 20
     found = [hit for path in files for hit in upper_imports(path.read_text(), str(path.relative_to(ROOT)))]
     assert found == [], "the core imports what builds on it:\n" + "\n".join(found)
+
+
+def test_no_game_imports_a_plugin_or_scheduler():
+    """A game stands on the core alone: what it needs of a plugin it declares as data (its
+    ``toy_model``, which ``plugins.toy_world`` registers), never by importing the plugin."""
+    files = sorted((ROOT / "games").rglob("*.py"))
+    assert len(files) > 5
+    found = [
+        hit for path in files for hit in upper_imports(path.read_text(), str(path.relative_to(ROOT)))
+        if hit.split()[-1].split(".")[0] != "games"
+    ]  # fmt: skip
+    assert found == [], "a game imports a plugin or scheduler:\n" + "\n".join(found)
 
 
 @pytest.mark.parametrize(

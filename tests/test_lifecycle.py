@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from tests.runs import ROOT, RUN, comparable, read_jsonl, vzframe
-from vzframe import checkpoint
+from vzframe import checkpoint, rundir
 from vzframe.cli import main
 from vzframe.train.trainer import lr_lambda
 
@@ -98,9 +98,27 @@ def test_export_without_checkpoint_is_a_clear_error(tmp_path, capsys):
 def test_truncate_jsonl_drops_later_steps_and_a_torn_line_into_a_side_file(tmp_path):
     path = tmp_path / "m.jsonl"
     path.write_text('{"step": 0}\n{"step": 1}\n{"step": 2}\n{"step": 3, "lo')
-    assert checkpoint.truncate_jsonl(path, 2, cut_dir=tmp_path / "cut") == 2
+    assert rundir.truncate_jsonl(path, 2, cut_dir=tmp_path / "cut") == 2
     assert read_jsonl(path) == [{"step": 0}, {"step": 1}]
     assert (tmp_path / "cut" / "m.jsonl").read_text() == '{"step": 2}\n{"step": 3, "lo\n'  # nothing is lost
+
+
+@pytest.mark.parametrize(
+    "name, owner",
+    [
+        ("truncate_jsonl", "vzframe.rundir"),
+        ("safe_globals", "vzframe.train.ds_checkpoint"),
+        ("safe_checkpoint_engine", "vzframe.train.ds_checkpoint"),
+    ],
+)
+def test_names_moved_out_of_checkpoint_still_work_with_a_warning_naming_their_place(name, owner):
+    import importlib
+
+    with pytest.warns(DeprecationWarning, match=f"moved to {owner}.{name}") as caught:
+        moved = getattr(checkpoint, name)
+    assert len(caught) == 1 and moved is getattr(importlib.import_module(owner), name)
+    with pytest.raises(AttributeError):
+        checkpoint.no_such_name
 
 
 def test_unwritable_output_dir_fails_early(tmp_path, capsys):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from vzframe import hookspecs
+from vzframe import __version__, hookspecs
 from vzframe.config import ConfigError
 from vzframe.plugins import (
     DEFAULT_PLUGINS,
@@ -47,7 +47,7 @@ def test_reference_plugins_are_entry_points():
     installed = installed_plugins()
     assert {"games.spy", "schedulers.hysteresis", "plugins.shapes"} <= set(installed)
     assert load_plugin("games.spy").__name__ == "games.spy"
-    assert plugin_versions(make_plugin_manager(["games.spy"]))["games.spy"] == "0.1.0"
+    assert plugin_versions(make_plugin_manager(["games.spy"]))["games.spy"] == __version__
 
 
 def test_unknown_plugin_lists_installed_ones():

@@ -260,6 +260,16 @@ def test_a_labelled_set_skips_bad_items_with_one_warning_each(tmp_path, registry
     assert any("line 7" in w and "no answer" in w for w in warnings)
 
 
+def test_a_labelled_row_whose_answers_are_not_text_is_skipped(tmp_path, registry):
+    dest = write_jsonl(items_of(registry, "clevr.count", n=1), tmp_path / "mine.jsonl")
+    row = json.loads(dest.read_text().splitlines()[0])
+    odd = [{**row, "answers": True}, {**row, "answers": {"2": 1}}, {**row, "answers": None, "answer": False}]
+    dest.write_text("".join(json.dumps(r) + "\n" for r in [row, *odd]))
+    labelled = LabelledSet(dest)
+    assert len(labelled.items(None, None, 0)) == 1
+    assert labelled.problems == [f"mine.jsonl line {n}: no answer" for n in (2, 3, 4)]
+
+
 def test_a_saved_dataset_is_a_labelled_set(tmp_path, registry):
     datasets = pytest.importorskip("datasets")
     items = items_of(registry, "clevr.exists", n=3)

@@ -370,7 +370,7 @@ def test_the_runtime_gives_the_scheduler_a_copy_of_the_metrics_it_logs():
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "update"
         and ast.unparse(node.func.value).endswith("scheduler")
     ]  # fmt: skip
-    assert [ast.unparse(c.args[1]) for c in calls] == ["dict(metrics)"]
+    assert [ast.unparse(c.args[1]) for c in calls] == ["dict(game_metrics)"]
 
 
 class WatchConfig(BaseModel):

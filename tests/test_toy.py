@@ -11,7 +11,8 @@ from dataclasses import asdict
 
 import pytest
 
-from plugins.toy_world.build import TOY_IMAGES, TOY_MODEL_DIR, WarmStart
+from plugins.toy_world.build import TOY_MODEL_DIR, WarmStart
+from plugins.toy_world.world import TOY_IMAGES
 
 STAMP = json.loads((TOY_MODEL_DIR / "vzframe-toy.json").read_text())
 

@@ -1,5 +1,6 @@
 """A game's own toy model, built on first use (``plugins.toy_world.toy_model_spec``):
-``games.odd_one_out`` registers ``toy-odd-one-out`` and names it as its default; the first run
+``games.odd_one_out`` declares ``toy-odd-one-out`` (``toy_model``), which plugins.toy_world
+registers, and names it as its default; the first run
 that loads it builds it once into the cache, saying so and naming the command that does the
 same; later loads reuse it; a second process waits for the first one's build. The suite itself
 never builds it: ``$VZFRAME_DEFAULT_MODEL`` (tests/conftest.py) replaces every default model."""
@@ -15,7 +16,7 @@ import pytest
 from games.odd_one_out import OddOneOutGame
 from plugins.toy_world import ensure_toy_model, toy_model_dir, toy_model_spec
 from plugins.toy_world.build import WarmStart
-from vzframe.plugins import build_registry, make_plugin_manager
+from vzframe.plugins import PluginError, build_registry, make_plugin_manager
 
 GAME, NAME = "games.odd_one_out", "toy-odd-one-out"
 SMALL = WarmStart(look_steps=1, look_batch=2, look_pool=2, caption_steps=1, game_steps=1, batch_size=2, fine_steps=1,
@@ -57,6 +58,75 @@ def test_register_models_odd_one_out_names_its_toy_model_built_on_first_use(monk
     assert main(["model", "list"]) == 0
     line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith(NAME))
     assert GAME in line and "images=clevr_toy" in line and "built on first use" in line
+
+
+def _game_plugin(game_cls: type):
+    """A plugin that registers ``game_cls`` and nothing else (no register_models of its own)."""
+    from vzframe.hookspecs import hookimpl
+
+    class Plugin:
+        @hookimpl
+        def register_games(self, register):
+            register(game_cls)
+
+    return Plugin()
+
+
+def test_register_models_gives_each_game_that_declares_a_toy_model_its_model():
+    """A game declares its toy model as data (``toy_model``); plugins.toy_world registers it,
+    listed under the game's plugin, to be built on first use with the declared settings."""
+    from vzframe.models import ToyModel
+
+    class Declares:
+        name = "declares"
+        toy_model = ToyModel("toy-declares", images="shapes", settings={"seed": 3, "game_steps": 2})
+
+    class DeclaresNothing:
+        name = "plain"
+
+    pm = make_plugin_manager([])
+    pm.register(_game_plugin(Declares), name="my_package.declares")
+    pm.register(_game_plugin(DeclaresNothing), name="my_package.plain")
+    registry = build_registry(pm)
+    spec = registry.models["toy-declares"]
+    assert registry.owners[("models", "toy-declares")] == "my_package.declares" and spec.images == "shapes"
+    assert spec.path.args == ("my_package.declares", "toy-declares")  # a builder: nothing is built at registration
+    assert spec.path.keywords == {"images": "shapes", "settings": WarmStart(seed=3, game_steps=2)}
+    same = toy_model_spec("my_package.declares", "toy-declares", images="shapes", settings=WarmStart(seed=3, game_steps=2))
+    assert spec.description == same.description and "--game my_package.declares --images shapes --seed 3" in spec.description
+    assert set(registry.models) == {"tiny", "toy-world", "toy-declares"}
+
+    Declares.toy_model = ToyModel("toy-declares", settings={"game_stepz": 2})
+    with pytest.raises(PluginError, match="'my_package.declares': game 'declares' declares toy_model settings game_stepz, which"):
+        build_registry(pm)
+
+
+def test_register_models_game_keyword_names_a_registered_game():
+    from vzframe.hookspecs import hookimpl
+    from vzframe.models import ModelSpec
+
+    class Plugin:
+        def __init__(self, hook, game):
+            self.hook, self.game = hook, game
+
+        @hookimpl
+        def register_models(self, register):
+            if self.hook == "register_models":
+                register(ModelSpec("for-spy", "/a/dir"), game=self.game)
+
+        @hookimpl
+        def register_probes(self, register):
+            if self.hook == "register_probes":
+                register(object(), game=self.game)
+
+    pm = make_plugin_manager(["games.spy"])
+    pm.register(Plugin("register_models", "spy"), name="mine")
+    assert build_registry(pm).owners[("models", "for-spy")] == "games.spy"
+    for hook, game in (("register_models", "nope"), ("register_probes", "spy")):
+        pm = make_plugin_manager(["games.spy"])
+        pm.register(Plugin(hook, game), name="mine")
+        with pytest.raises(PluginError, match=rf"Plugin 'mine': {hook} calls register\(obj, game='{game}'\); only register_models"):
+            build_registry(pm)
 
 
 def test_the_cache_directory_changes_with_game_images_and_settings(cache):

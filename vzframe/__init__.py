@@ -1,3 +1,3 @@
 """vzframe: train vision-language models by self-play in social games (Vision-Zero)."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

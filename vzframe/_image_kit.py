@@ -65,7 +65,7 @@ def image_source(
     from vzframe.plugins import build_registry, make_plugin_manager
 
     registry = build_registry(make_plugin_manager(list(plugins)))
-    cls = registry.image_sources.get(name)
+    cls: type[ImageSource] | None = registry.image_sources.get(name)
     if cls is None:
         raise PluginError(
             f"Unknown image source {name!r}. Registered: {', '.join(sorted(registry.image_sources))}. "

@@ -35,6 +35,12 @@ from typing import Any
 from pydantic import BaseModel
 
 from vzframe._scheduler_replay import _check_across_processes
+from vzframe.protocols import PhaseScheduler, optional
+
+Stream = list[dict[str, float]]
+"""One sequence of a step's metrics, as ``update`` is fed them."""
+Run = list[str] | None
+"""The phases a scheduler chose on one stream; None where that failed a check."""
 
 EXTRA_METRICS: tuple[str, ...] = ("reward_player", "baseline_player")
 """Keys a run adds to every step's metrics (per role); a scheduler must tolerate them."""
@@ -59,7 +65,8 @@ class _Problems:
     failures are listed together."""
 
     def __init__(self, who: str) -> None:
-        self.who, self.found = who, {}
+        self.who = who
+        self.found: dict[str, str] = {}
 
     def run(self, fn: Callable[..., Any], *args: Any) -> Any:
         try:
@@ -77,7 +84,7 @@ class _Problems:
 
 
 def check_scheduler(
-    scheduler_cls: type,
+    scheduler_cls: type[PhaseScheduler],
     config: BaseModel | Mapping[str, Any] | None = None,
     *,
     phases: tuple[str, ...] = ("clue", "decision"),
@@ -127,7 +134,7 @@ def check_scheduler(
 # ---- building ---------------------------------------------------------------------------
 
 
-def _check_class(cls: type, who: str) -> None:
+def _check_class(cls: type[PhaseScheduler], who: str) -> None:
     config_cls = getattr(cls, "Config", None)
     assert isinstance(config_cls, type) and issubclass(config_cls, BaseModel), f"{who}.Config must be a pydantic model"
     for method in ("update", "metrics", "state_dict", "load_state_dict"):
@@ -159,7 +166,7 @@ def _usable_requires(scheduler: Any) -> tuple[str, ...]:
     return ()
 
 
-def _make_config(cls: type, config: Any, who: str) -> BaseModel:
+def _make_config(cls: type[PhaseScheduler], config: Any, who: str) -> BaseModel:
     if isinstance(config, BaseModel):
         return config
     try:
@@ -168,7 +175,7 @@ def _make_config(cls: type, config: Any, who: str) -> BaseModel:
         raise AssertionError(f"{who}.Config rejected {dict(config or {})!r}: {exc}") from exc
 
 
-def _maker(cls: type, cfg: BaseModel, phases: tuple[str, ...], who: str) -> Callable[[], Any]:
+def _maker(cls: type[PhaseScheduler], cfg: BaseModel, phases: tuple[str, ...], who: str) -> Callable[[], Any]:
     def make() -> Any:
         try:
             scheduler = cls(cfg, phases=phases)
@@ -237,7 +244,7 @@ def _same(a: Any, b: Any) -> bool:
         return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
     if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
         return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
-    return a == b
+    return bool(a == b)
 
 
 # ---- checks -----------------------------------------------------------------------------
@@ -269,7 +276,7 @@ def _check_sequence(make: Callable[[], Any], stream: list[dict[str, float]], pha
     return chosen
 
 
-def _check_foreign_phases(cls: type, cfg: BaseModel, phases: tuple[str, ...], who: str, stream: list) -> None:
+def _check_foreign_phases(cls: type[PhaseScheduler], cfg: BaseModel, phases: tuple[str, ...], who: str, stream: Stream) -> None:
     """A game without the phases the config names: a ValueError in ``__init__``, or (for a
     scheduler that takes whatever phases it is given) only phases of that game."""
     foreign = tuple(f"not_{p}" for p in phases)
@@ -293,7 +300,7 @@ def _check_foreign_phases(cls: type, cfg: BaseModel, phases: tuple[str, ...], wh
 def _check_min_steps_declared(scheduler: Any, who: str) -> int:
     """``min_steps`` (optional, default 1): the fewest steps a phase is trained before the
     scheduler may leave it."""
-    value = getattr(scheduler, "min_steps", 1)
+    value: object = optional(scheduler, "min_steps")
     assert isinstance(value, int) and not isinstance(value, bool) and value >= 1, (
         f"{who}.min_steps is {value!r}; it must be a positive int, the fewest steps a phase is trained "
         "before update() may leave it (leave it out for 1)"
@@ -315,13 +322,13 @@ def _check_stretches(trained: list[str], min_steps: int, where: str, who: str) -
             begin = i
 
 
-def _check_min_steps(make: Callable[[], Any], runs: list, min_steps: int, who: str) -> None:
+def _check_min_steps(make: Callable[[], Any], runs: list[Run], min_steps: int, who: str) -> None:
     for k, run in enumerate(runs):
         if run is not None:
             _check_stretches([make().phase, *run], min_steps, f"{who} sequence {k}", who)
 
 
-def _check_determinism(make: Callable[[], Any], streams: list, runs: list, who: str) -> None:
+def _check_determinism(make: Callable[[], Any], streams: list[Stream], runs: list[Run], who: str) -> None:
     """Another instance (another rank, another global random state) chooses the same."""
     saved = random.getstate()
     numpy = sys.modules.get("numpy")
@@ -356,7 +363,9 @@ def _diverged(what: str, expected: list[str], got: list[str], start: int) -> str
     )
 
 
-def _check_round_trips(make: Callable[[], Any], streams: list, runs: list, rng: random.Random, min_steps: int, who: str) -> None:
+def _check_round_trips(
+    make: Callable[[], Any], streams: list[Stream], runs: list[Run], rng: random.Random, min_steps: int, who: str
+) -> None:
     """Save at a step (JSON), load into a fresh instance: it continues as the original would
     (and keeps ``min_steps`` across the cut)."""
     for k, (stream, expected) in enumerate(zip(streams, runs)):
@@ -395,7 +404,7 @@ def _check_round_trips(make: Callable[[], Any], streams: list, runs: list, rng: 
         assert tail == expected[cut:], _diverged(f"{where}: the restored scheduler", expected[cut:], tail, cut)
 
 
-def _check_missing_metrics(make: Callable[[], Any], requires: tuple[str, ...], stream: list, who: str) -> None:
+def _check_missing_metrics(make: Callable[[], Any], requires: tuple[str, ...], stream: Stream, who: str) -> None:
     """Without a required metric: a KeyError/ValueError whose message names it (not a bare
     ``metrics[key]``). A scheduler that requires nothing runs on no metrics at all."""
     warm = stream[:3]

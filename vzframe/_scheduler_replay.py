@@ -9,16 +9,22 @@ import json
 import os
 import subprocess
 import sys
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
+
+if TYPE_CHECKING:
+    from vzframe._scheduler_kit import Run, Stream
+    from vzframe.protocols import PhaseScheduler
 
 REPLAYED = 3
 """Sequences that ``_check_across_processes`` replays in a fresh process."""
 
 
 def _check_across_processes(
-    cls: type, cfg: BaseModel, phases: tuple[str, ...], make: Callable[[], Any], streams: list, runs: list, who: str
+    cls: type[PhaseScheduler], cfg: BaseModel, phases: tuple[str, ...], make: Callable[[], Any], streams: list[Stream],
+    runs: list[Run], who: str,
 ) -> bool | str:
     """Replay a few sequences in a fresh Python with another ``PYTHONHASHSEED`` (and pid), as
     another rank or a resumed run would: the same phases and final statistics. True once

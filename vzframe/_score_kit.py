@@ -13,6 +13,7 @@ from pydantic import BaseModel
 
 from vzframe.advantages import group_normalize
 from vzframe.plugins import PluginError, check_metrics, check_rewards, check_zero_sum
+from vzframe.protocols import Game
 from vzframe.types import Episode
 
 
@@ -34,11 +35,13 @@ def _check_reward_fn(name: str, fn: Any, episode: Episode, cfg: BaseModel, where
         raise AssertionError(f"{where}: {exc}") from None
 
 
-def _check_phase_rewards(game_cls: type, reward_fns: Mapping[str, Any] | None) -> None:
+def _check_phase_rewards(game_cls: type[Game], reward_fns: Mapping[str, Any] | None) -> None:
     """Every phase's reward fns are given (when any are) and score the phase's stage."""
-    for name, fn in (reward_fns or {}).items():
+    if reward_fns is None:
+        return
+    for name, fn in reward_fns.items():
         assert getattr(fn, "name", name) == name, f"reward fn registered as {name!r} has .name {fn.name!r}"
-    for name, spec in game_cls.phases.items() if reward_fns is not None else ():
+    for name, spec in game_cls.phases.items():
         missing = [r for r in spec.rewards if r not in reward_fns]
         assert not missing, f"{game_cls.__name__}.phases[{name!r}] uses reward fns {missing} not in reward_fns"
         for r in spec.rewards:
@@ -49,7 +52,7 @@ def _check_phase_rewards(game_cls: type, reward_fns: Mapping[str, Any] | None) -
 
 
 def _check_phase_scores(
-    game_cls, episode: Episode, rewards: dict[str, dict[int, float]] | None, most_scored: Counter[str], where: str
+    game_cls: type[Game], episode: Episode, rewards: dict[str, dict[int, float]] | None, most_scored: Counter[str], where: str
 ) -> None:
     """A zero-sum phase's rewards (its reward fns summed per turn, as a run scores them) sum
     to 0; count each phase's scored turns (without reward fns: the turns of its stage)."""
@@ -69,7 +72,7 @@ def _check_phase_scores(
                 raise AssertionError(str(exc)) from None
 
 
-def _check_phases(game_cls: type, stages: set[str], most_scored: Counter[str]) -> None:
+def _check_phases(game_cls: type[Game], stages: set[str], most_scored: Counter[str]) -> None:
     for name, spec in game_cls.phases.items():
         assert spec.stage in stages, (
             f"{game_cls.__name__}.phases[{name!r}] trains stage {spec.stage!r}, which no episode had "
@@ -83,7 +86,7 @@ def _check_phases(game_cls: type, stages: set[str], most_scored: Counter[str]) -
         )
 
 
-def _count_groups(game_cls, episode: Episode, rewards: dict[str, dict[int, float]], groups: Counter[tuple[str, bool]]) -> None:
+def _count_groups(game_cls: type[Game], episode: Episode, rewards: dict[str, dict[int, float]], groups: Counter[tuple[str, bool]]) -> None:
     """Group the episode's turns as a run does (``vzframe.advantages``: a turn's reward is the
     sum of every phase's reward fns; a ``group`` phase normalises over the scored turns of its
     stage in one game) and count, per ``group`` phase, groups of 2+ turns and whether their
@@ -107,7 +110,7 @@ of the games played with examples, 44% of the random mixes, 96% of the adversari
 three games in a row are all alike about 1 time in 10, and 20 games about 1 in 10 million."""
 
 
-def _check_groups_vary(game_cls: type, groups: Counter[tuple[str, bool]], episodes: int) -> None:
+def _check_groups_vary(game_cls: type[Game], groups: Counter[tuple[str, bool]], episodes: int) -> None:
     for name, spec in game_cls.phases.items():
         seen = groups[name, True] + groups[name, False]
         assert seen < GROUPS_TO_TELL or groups[name, True], (
@@ -128,7 +131,7 @@ def _find_collect_metrics(game_cls: type) -> Callable[..., Any] | None:
     for klass in game_cls.__mro__:
         parts = klass.__module__.split(".")
         for n in range(len(parts), 0, -1):
-            fn = getattr(sys.modules.get(".".join(parts[:n])), "collect_metrics", None)
+            fn: object = getattr(sys.modules.get(".".join(parts[:n])), "collect_metrics", None)
             if callable(fn):
                 return fn
     return None
@@ -143,7 +146,7 @@ def _collect(collect: Callable[..., Any], episodes: list[Episode], where: str) -
         ) from exc
 
 
-def _check_collected(game_cls: type, collect: Callable[..., Any], episodes: list[Episode], where: str) -> dict[str, float]:
+def _check_collected(game_cls: type[Game], collect: Callable[..., Any], episodes: list[Episode], where: str) -> dict[str, float]:
     """``collect_metrics(episodes=...)`` reports every declared metric and nothing else."""
     who = game_cls.__name__
     result = _collect(collect, episodes, where)
@@ -167,7 +170,7 @@ def _check_collected(game_cls: type, collect: Callable[..., Any], episodes: list
     return values
 
 
-def _check_metrics_source(game_cls: type, collect: Callable[..., Any] | None, played: list[Episode]) -> dict[str, float]:
+def _check_metrics_source(game_cls: type[Game], collect: Callable[..., Any] | None, played: list[Episode]) -> dict[str, float]:
     who = game_cls.__name__
     if collect is None:
         assert not game_cls.metrics, (

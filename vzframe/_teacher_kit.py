@@ -16,9 +16,10 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from PIL import Image
+from pydantic import BaseModel
 
 from vzframe._image_kit import PICTURES_PER_EPISODE, image_source
-from vzframe.protocols import Facts, Teacher, missing_members
+from vzframe.protocols import Facts, Game, ImageDraw, ImageSource, Teacher, missing_members
 
 # clue_truth's verdicts on the shipped teachers' clues (the spy game's, Odd One Out's, the plugin
 # template's and the docs' SayGame's), measured with _teach and _judge_elsewhere:
@@ -68,12 +69,13 @@ def play_teacher(game: Any, teacher: Any, facts: Facts, rng: random.Random) -> l
     return moves
 
 
-def _check_teacher(game_cls, cfg, source, seed: int, episodes: int, max_steps: int) -> tuple[int, float | None]:
+def _check_teacher(
+    game_cls: type[Game], teacher: Teacher, cfg: BaseModel, source: ImageSource | None, seed: int, episodes: int, max_steps: int
+) -> tuple[int, float | None]:
     """Play ``episodes`` games with the teacher in every seat, each twice, and once more on the
     next seed's pictures (``clue_truth`` only); return its moves and the share of True among
     its bool ``clue_truth`` answers."""
     who = f"{game_cls.__name__}.teacher"
-    teacher = game_cls.teacher
     missing = missing_members(teacher, Teacher)
     assert not missing, (
         f"{who} ({type(teacher).__name__}) lacks {missing}: a teacher has act(game, player, facts, rng) and "
@@ -86,8 +88,8 @@ def _check_teacher(game_cls, cfg, source, seed: int, episodes: int, max_steps: i
     turns = 0
     for i in range(episodes):
         where = f"{who} episode {i} (seed={seed + i}, images={source.name})"
-        ticks = _teach(game_cls, cfg, seed + i, images(seed + i), facts, where, max_steps, watch=True)
-        again = _teach(game_cls, cfg, seed + i, images(seed + i), facts, where + " replay", max_steps, watch=False)
+        ticks = _teach(game_cls, teacher, cfg, seed + i, images(seed + i), facts, where, max_steps, watch=True)
+        again = _teach(game_cls, teacher, cfg, seed + i, images(seed + i), facts, where + " replay", max_steps, watch=False)
         moves, replayed = [m for tick in ticks for _, m, _ in tick], [m for tick in again for _, m, _ in tick]
         for k, (a, b) in enumerate(itertools.zip_longest(moves, replayed)):
             assert a == b, (
@@ -95,7 +97,7 @@ def _check_teacher(game_cls, cfg, source, seed: int, episodes: int, max_steps: i
                 "take all randomness from the rng passed to act()"
             )
         own.update(truth for tick in ticks for _, _, truth in tick if truth is not None)
-        cross += _judge_elsewhere(game_cls, cfg, seed + i, images(seed + i + 1), facts, ticks, where)
+        cross += _judge_elsewhere(game_cls, teacher, cfg, seed + i, images(seed + i + 1), facts, ticks, where)
         turns += len(moves)
     _check_truths(who, own, cross, f"in {episodes} episodes (seeds {seed}..{seed + episodes - 1}, images={source.name})")
     judged = own[True] + own[False]
@@ -121,11 +123,14 @@ def _drawn_once(source: Any) -> Callable[[int], Callable[[], Any]]:
     return images
 
 
-def _teach(game_cls, cfg, seed, draw, facts: Facts, where: str, max_steps: int, *, watch: bool) -> list[Tick]:
+def _teach(
+    game_cls: type[Game], teacher: Teacher, cfg: BaseModel, seed: int, draw: ImageDraw, facts: Facts, where: str, max_steps: int,
+    *, watch: bool,
+) -> list[Tick]:
     """One game with the teacher in every seat, played as a run plays it: every player in
     ``to_act()`` is asked on the same state, then their moves are stepped in order. With
     ``watch``, the game's state is compared before and after every call of the teacher."""
-    teacher, rng = game_cls.teacher, random.Random(f"teacher:{seed}")
+    rng = random.Random(f"teacher:{seed}")
     game = _call(where, 0, f"{game_cls.__name__}(config, seed=, images=)", lambda: game_cls(cfg, seed=seed, images=draw))
     ticks: list[Tick] = []
     done = 0
@@ -137,11 +142,13 @@ def _teach(game_cls, cfg, seed, draw, facts: Facts, where: str, max_steps: int, 
             at, n = f"{where} turn {done + k}", done + k
             call = f"teacher.act(game, {player}, facts, rng)"
             move = _call(where, n, call, teacher.act, game, player, facts, rng)
-            state = _unchanged(game, acting, state, at, call, "teacher.act") if watch else None
+            if state is not None:
+                state = _unchanged(game, acting, state, at, call, "teacher.act")
             assert isinstance(move, str), f"{at}: teacher.act for player {player} returned {move!r}, not a str"
             call = f"teacher.clue_truth(game, {player}, {_excerpt(move)}, facts)"
             truth = _call(where, n, call, teacher.clue_truth, game, player, move, facts)
-            state = _unchanged(game, acting, state, at, call, "teacher.clue_truth") if watch else None
+            if state is not None:
+                state = _unchanged(game, acting, state, at, call, "teacher.clue_truth")
             assert truth is None or type(truth) is bool, (
                 f"{at}: teacher.clue_truth for player {player} returned {truth!r}; expected True, False or None"
             )
@@ -161,12 +168,14 @@ def _teach(game_cls, cfg, seed, draw, facts: Facts, where: str, max_steps: int, 
 # ---- clue_truth: true of the player's own picture, not of any picture ------------------------
 
 
-def _judge_elsewhere(game_cls, cfg, seed: int, draw, facts: Facts, ticks: list[Tick], where: str) -> Counter[bool]:
+def _judge_elsewhere(
+    game_cls: type[Game], teacher: Teacher, cfg: BaseModel, seed: int, draw: ImageDraw, facts: Facts, ticks: list[Tick], where: str
+) -> Counter[bool]:
     """Replay the teacher's moves in the same game (same seed, so the same roles) on other
     pictures (``draw``), asking ``clue_truth`` before each move as ``_teach`` did; return its
     verdicts on the moves it judged true of their own pictures. Stops where the game's turn
     order departs from the original's (a game whose flow depends on its pictures)."""
-    teacher, where = game_cls.teacher, f"{where}, replayed on the next seed's pictures"
+    where = f"{where}, replayed on the next seed's pictures"
     game = _call(where, 0, f"{game_cls.__name__}(config, seed=, images=)", lambda: game_cls(cfg, seed=seed, images=draw))
     verdicts: Counter[bool] = Counter()
     done = 0
@@ -234,7 +243,7 @@ class _Picture(NamedTuple):
     mode: str
     size: tuple[int, int]
     sample: bytes
-    info: dict
+    info: dict[str, Any]
 
 
 class _Function(NamedTuple):
@@ -242,7 +251,7 @@ class _Function(NamedTuple):
     (a picture stream's position). Functions of a module pickle by name."""
 
     id: int
-    cells: tuple
+    cells: tuple[Any, ...]
 
 
 class _Pickler(pickle.Pickler):
@@ -274,7 +283,11 @@ def _attributes(obj: Any) -> dict[str, Any]:
     return {n: getattr(obj, n, None) for n in dict.fromkeys(names)}
 
 
-def _snapshot(game: Any, acting: tuple[int, ...], at: str) -> tuple[Any, tuple[str, ...]]:
+Snapshot = tuple[Any, tuple[str, ...]]
+"""A game's pickled state, and what each acting player observes (JSON)."""
+
+
+def _snapshot(game: Any, acting: tuple[int, ...], at: str) -> Snapshot:
     """Everything ``game`` holds, pickled (pictures by identity, mode, size, a sample of their
     pixels and their ``info``; ``random.Random`` by its state), and what each player in
     ``acting`` observes. One pickle of the whole state when it pickles, else one per attribute
@@ -300,7 +313,7 @@ def _dumps_or_repr(value: Any) -> bytes | str:
         return repr(value)
 
 
-def _unchanged(game: Any, acting: tuple[int, ...], before: tuple, at: str, call: str, what: str) -> tuple:
+def _unchanged(game: Any, acting: tuple[int, ...], before: Snapshot, at: str, call: str, what: str) -> Snapshot:
     """The snapshot after ``call``; fails naming the first thing it changed."""
     after = _snapshot(game, acting, at)
     if after != before:
@@ -313,7 +326,7 @@ def _unchanged(game: Any, acting: tuple[int, ...], before: tuple, at: str, call:
     return after
 
 
-def _what_changed(before: tuple, after: tuple, acting: tuple[int, ...]) -> tuple[str, str]:
+def _what_changed(before: Snapshot, after: Snapshot, acting: tuple[int, ...]) -> tuple[str, str]:
     (state_a, seen_a), (state_b, seen_b) = before, after
     if state_a != state_b:
         if isinstance(state_a, bytes) and isinstance(state_b, bytes):
@@ -379,7 +392,7 @@ def _show(value: Any) -> str:
     return f"{text[:60]}... ({len(text)} chars)"
 
 
-def _call(where: str, step: int, what: str, fn: Callable, *args: Any) -> Any:
+def _call(where: str, step: int, what: str, fn: Callable[..., Any], *args: Any) -> Any:
     try:
         return fn(*args)
     except Exception as exc:

@@ -7,11 +7,16 @@ import dataclasses
 import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vzframe import dist
 from vzframe.plugins import PluginError, check_rewards, check_zero_sum
 from vzframe.types import Episode, PhaseSpec
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+    from vzframe.protocols import RewardFn
 
 STD_EPS = 1e-8
 
@@ -63,7 +68,9 @@ class RoleBaselines:
         self.values = {k: float(v) for k, v in state["values"].items()}
 
 
-def score(episodes: list[Episode], phases: Mapping[str, PhaseSpec], reward_fns: Mapping[str, list[Any]], game_config: Any) -> list[Episode]:
+def score(
+    episodes: list[Episode], phases: Mapping[str, PhaseSpec], reward_fns: Mapping[str, Sequence[RewardFn]], game_config: BaseModel
+) -> list[Episode]:
     """Fill in every turn's reward: the sum of its phase's reward functions (``reward_fns``:
     phase -> functions). A phase declared ``zero_sum`` must sum to 0 in every episode."""
     scored = []
@@ -88,7 +95,9 @@ def score(episodes: list[Episode], phases: Mapping[str, PhaseSpec], reward_fns: 
     return scored
 
 
-def estimate_advantages(episodes: list[Episode], phases: dict, baselines: RoleBaselines) -> tuple[list[Episode], dict[str, float]]:
+def estimate_advantages(
+    episodes: list[Episode], phases: Mapping[str, PhaseSpec], baselines: RoleBaselines
+) -> tuple[list[Episode], dict[str, float]]:
     """Group-normalise ``group`` stages within each game; subtract the role baseline in
     ``role`` stages, then fold this step's rank-averaged role means into the baselines.
     Returns the episodes with advantages and those role means."""
@@ -110,8 +119,8 @@ def estimate_advantages(episodes: list[Episode], phases: dict, baselines: RoleBa
     for ep in episodes:
         advantages: dict[int, float] = {}
         for stage in group_stages:
-            scored = [t for t in ep.turns_of(stage) if t.reward is not None]
-            advantages.update(zip((t.index for t in scored), group_normalize([t.reward for t in scored])))
+            scored = [(t.index, t.reward) for t in ep.turns_of(stage) if t.reward is not None]
+            advantages.update(zip((i for i, _ in scored), group_normalize([r for _, r in scored])))
         for t in ep.turns:
             if t.stage in role_stages and t.reward is not None:
                 advantages[t.index] = baselines.advantage(t.role, t.reward)

@@ -7,8 +7,8 @@ cannot execute code, guarded by a manifest.
   ``vzframe.export`` copies); with ``train.lora``, its adapters (``adapter_model.safetensors``,
   ``adapter_config.json``) instead of the whole model;
 - ``deepspeed/``: DeepSpeed's engine state: weights, optimizer, learning-rate schedule. Read
-  back with ``torch.load(weights_only=True)`` (``SafeCheckpointEngine``), never by unpickling
-  arbitrary objects;
+  back with ``torch.load(weights_only=True)`` (``vzframe.train.ds_checkpoint``), never by
+  unpickling arbitrary objects;
 - ``state.json``: step, phase scheduler, role baselines, image-stream positions;
 - ``rng-rank{R}.json``: every random generator of rank R (Python, NumPy, torch) as plain JSON;
 - ``MANIFEST.json``: written last: the size and SHA-256 of every other file.
@@ -29,7 +29,7 @@ import os
 import random
 import re
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -326,72 +326,8 @@ def restore_rng(path: Path) -> None:
 
 
 # --------------------------------------------------------------------------------------
-# DeepSpeed state, loaded without unpickling arbitrary objects
+# Disk
 # --------------------------------------------------------------------------------------
-def safe_globals() -> list[Any]:
-    """The classes DeepSpeed's own checkpoints contain besides tensors and containers. Only
-    these may be rebuilt by ``torch.load(weights_only=True)``: plain data holders."""
-    from deepspeed.runtime.fp16.loss_scaler import DynamicLossScaler, LossScaler
-    from deepspeed.runtime.zero.config import ZeroStageEnum
-    from deepspeed.utils.tensor_fragment import fragment_address
-
-    return [fragment_address, LossScaler, DynamicLossScaler, ZeroStageEnum]
-
-
-def safe_checkpoint_engine(config: Any) -> Any:
-    """DeepSpeed's torch checkpoint engine with a weights-only ``load``: a pickled object in a
-    run folder is an error, never code that runs."""
-    import torch
-    from deepspeed.runtime.checkpoint_engine.torch_checkpoint_engine import TorchCheckpointEngine
-
-    class SafeCheckpointEngine(TorchCheckpointEngine):
-        def load(self, path: str, map_location: Any = None) -> Any:
-            with torch.serialization.safe_globals(safe_globals()):
-                return torch.load(path, map_location=map_location, weights_only=True)
-
-    return SafeCheckpointEngine(config)
-
-
-# --------------------------------------------------------------------------------------
-# Logs and disk
-# --------------------------------------------------------------------------------------
-def _split_jsonl(path: Path, before_step: int) -> Iterator[tuple[bool, str]]:
-    """(keep, line) for each line: records of steps < ``before_step`` are kept; later ones and
-    torn lines are not."""
-    with open(path, encoding="utf-8", errors="surrogateescape") as f:
-        for line in f:
-            line = line.rstrip("\n")
-            try:
-                record = json.loads(line)
-                keep = isinstance(record, dict) and isinstance(record.get("step"), int) and record["step"] < before_step
-            except ValueError:
-                keep = False
-            yield keep, line
-
-
-def truncate_jsonl(path: Path, before_step: int, *, cut_dir: Path | None = None) -> int:
-    """Keep the lines of steps < ``before_step`` so a resumed run neither loses nor duplicates
-    a record. The lines removed (later steps, a torn last line) are first appended to
-    ``cut_dir/NAME``, so nothing is lost. Returns how many lines were removed."""
-    if not path.exists():
-        return 0
-    kept, cut = [], []
-    for keep, line in _split_jsonl(path, before_step):
-        (kept if keep else cut).append(line)
-    if not cut:
-        return 0
-    if cut_dir is not None:
-        cut_dir.mkdir(exist_ok=True)
-        with open(cut_dir / path.name, "a", encoding="utf-8", errors="surrogateescape") as f:
-            f.write("".join(line + "\n" for line in cut))
-            f.flush()
-            os.fsync(f.fileno())
-    tmp = path.with_suffix(".jsonl.tmp")
-    tmp.write_text("".join(line + "\n" for line in kept), encoding="utf-8", errors="surrogateescape")
-    os.replace(tmp, path)
-    return len(cut)
-
-
 def check_disk_space(out: Path, needed_bytes: int) -> None:
     """Fail before training when the output disk cannot hold a checkpoint."""
     free = shutil.disk_usage(out).free
@@ -403,5 +339,25 @@ def check_disk_space(out: Path, needed_bytes: int) -> None:
 
 
 # --------------------------------------------------------------------------------------
-# Export
+# Names that moved
 # --------------------------------------------------------------------------------------
+_MOVED = {
+    "safe_globals": "vzframe.train.ds_checkpoint",
+    "safe_checkpoint_engine": "vzframe.train.ds_checkpoint",
+    "truncate_jsonl": "vzframe.rundir",
+}
+"""Public names that used to live here, with the module that owns them now."""
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _MOVED:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+    import warnings
+
+    warnings.warn(
+        f"vzframe.checkpoint.{name} moved to {_MOVED[name]}.{name}; import it from there.",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return getattr(importlib.import_module(_MOVED[name]), name)

@@ -16,8 +16,14 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from vzframe.config import ConfigError, RunConfig
+
+if TYPE_CHECKING:
+    from vzframe.protocols import Game, ImageSource, PhaseScheduler
+
+    Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]
 
 
 def _split_run_args(items: list[str]) -> tuple[list[str], list[str]]:
@@ -65,13 +71,16 @@ def _help_config(config: RunConfig) -> str:
 
     registry = build_registry(make_plugin_manager(config.plugins))
     owner = registry.owners.get
+    games: dict[str, type[Game]] = registry.games
+    schedulers: dict[str, type[PhaseScheduler]] = registry.schedulers
+    image_sources: dict[str, type[ImageSource]] = registry.image_sources
     blocks = [format_keys("Core keys (key=value, or in --config FILE.yaml):", describe(RunConfig))]
-    for name, cls in registry.games.items():
+    for name, game_cls in games.items():
         title = f"Game {name!r} ({owner(('games', name))}), keys game.KEY:"
-        blocks.append(format_keys(title, describe(cls.Config, "game.")))
-    for name, cls in registry.schedulers.items():
+        blocks.append(format_keys(title, describe(game_cls.Config, "game.")))
+    for name, scheduler_cls in schedulers.items():
         title = f"Scheduler {name!r} ({owner(('schedulers', name))}), keys scheduler.KEY:"
-        blocks.append(format_keys(title, describe(cls.Config, "scheduler.")))
+        blocks.append(format_keys(title, describe(scheduler_cls.Config, "scheduler.")))
     images, why = config.images, f"images={config.images}"
     if len(registry.games) == 1:  # the source a run would use, chosen as runtime.resolve does
         (game_name, game_cls), = registry.games.items()
@@ -84,7 +93,7 @@ def _help_config(config: RunConfig) -> str:
         )
     if images:
         title = f"Image source {images!r} ({owner(('image_sources', images))}; {why}), keys image_source.KEY:"
-        blocks.append(format_keys(title, describe(registry.image_sources[images].Config, "image_source.")))
+        blocks.append(format_keys(title, describe(image_sources[images].Config, "image_source.")))
     if not (registry.games and registry.schedulers):
         blocks.append(
             "A game's, scheduler's and image source's own keys (game.KEY, scheduler.KEY, image_source.KEY) are\n"
@@ -270,7 +279,7 @@ def build_parser(plugins: list[str] | None = None) -> argparse.ArgumentParser:
     return parser
 
 
-def _plugin_commands(subparsers: argparse._SubParsersAction, model_subparsers: argparse._SubParsersAction,
+def _plugin_commands(subparsers: Subparsers, model_subparsers: Subparsers,
                      plugins: list[str] | None) -> None:
     """Let installed plugins add subcommands and ``model`` subcommands (``register_commands``).
     A plugin that fails to load is reported and skipped, so one broken package never breaks the CLI."""
@@ -298,7 +307,8 @@ def main(argv: list[str] | None = None, *, plugins: list[str] | None = None) -> 
     elif extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
-        return args.func(args)
+        code: int = args.func(args)
+        return code
     except (ConfigError, PluginError, CheckpointError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

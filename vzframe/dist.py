@@ -164,17 +164,18 @@ def init_distributed() -> None:
     if world_size() > 1 or build is None:
         deepspeed.init_distributed(dist_backend=backend)
         return
-    ds_torch.build_shm_op = lambda: None
+    setattr(ds_torch, "build_shm_op", lambda: None)
     try:
         deepspeed.init_distributed(dist_backend=backend)
     finally:
-        ds_torch.build_shm_op = build
+        setattr(ds_torch, "build_shm_op", build)
 
 
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        port: int = s.getsockname()[1]
+        return port
 
 
 def rank() -> int:

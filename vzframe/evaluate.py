@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from vzframe.config import ConfigError
-from vzframe.rollout import Generation
+from vzframe.rollout import Generation, seeds_per_request
 from vzframe.types import Observation
 
 
@@ -50,7 +50,7 @@ class RoleRouter:
 
     def __init__(self, engines: dict[str, Any], default: Any) -> None:
         self.engines, self.default = engines, default
-        self.per_request_seeds = all(getattr(e, "per_request_seeds", False) for e in (*engines.values(), default))
+        self.per_request_seeds = all(seeds_per_request(e) for e in (*engines.values(), default))
 
     def generate(self, observations: Sequence[Observation], seeds: Sequence[int] | None = None) -> list[Generation]:
         routed: dict[int, tuple[Any, list[int]]] = {}

@@ -13,6 +13,7 @@ import numbers
 import os
 import sys
 import traceback
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points, version
 from types import ModuleType
@@ -144,8 +145,29 @@ class Registry:
         self.owners[(kind, name)] = plugin
 
 
+class RegisteredGames(Mapping[str, type]):
+    """The games registered so far, name -> class, read-only: the ``games`` that
+    ``register_models(register, games)`` receives, with the plugin that registered each."""
+
+    def __init__(self, registry: Registry) -> None:
+        self._registry = registry
+
+    def __getitem__(self, name: str) -> type:
+        return self._registry.games[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._registry.games)
+
+    def __len__(self) -> int:
+        return len(self._registry.games)
+
+    def plugin(self, name: str) -> str:
+        """The plugin that registered game ``name``, e.g. ``"games.odd_one_out"``."""
+        return self._registry.owners[("games", name)]
+
+
 REGISTER_HOOKS = {
-    "register_games": "games",
+    "register_games": "games",  # first: register_models is given the registered games
     "register_schedulers": "schedulers",
     "register_reward_fns": "reward_fns",
     "register_image_sources": "image_sources",
@@ -157,12 +179,18 @@ REGISTER_HOOKS = {
 def build_registry(pm: pluggy.PluginManager) -> Registry:
     """Call every ``register_*`` hook implementation through pluggy, one plugin at a time, so
     an error names the plugin. Every hook takes one callback, ``register(obj)``, and names
-    ``obj`` by its ``name``."""
+    ``obj`` by its ``name``; ``register_models`` may also take ``games`` (the games registered
+    before it) and register a model for one of them, ``register(spec, game=NAME)``."""
     registry = Registry()
+    games = RegisteredGames(registry)
     for hook, kind in REGISTER_HOOKS.items():
         for impl in getattr(pm.hook, hook).get_hookimpls():  # in the order plugins were loaded
 
-            def register(obj: Any, *extra: Any, _kind: str = kind, _hook: str = hook, _plugin: str = impl.plugin_name) -> None:
+            def register(
+                obj: Any, *extra: Any, game: str | None = None, _kind: str = kind, _hook: str = hook,
+                _plugin: str = impl.plugin_name,
+            ) -> None:  # fmt: skip
+                owner = _plugin if game is None else _game_owner(_plugin, _hook, game, games)
                 name = getattr(obj, "name", None)
                 if extra or not isinstance(name, str) or not name:
                     raise PluginError(
@@ -173,10 +201,21 @@ def build_registry(pm: pluggy.PluginManager) -> Registry:
                     raise PluginError(f"Plugin {_plugin!r}: register_models takes register(ModelSpec(...)), not {obj!r}.")
                 if _kind == "probes":
                     check_probe(_plugin, obj)
-                registry.add(_kind, name, obj, _plugin)
+                registry.add(_kind, name, obj, owner)
 
-            call_plugin(f"Plugin {impl.plugin_name!r} in hook {hook}", impl.function, register)
+            args = {"register": register, "games": games}
+            call_plugin(f"Plugin {impl.plugin_name!r} in hook {hook}", impl.function, *[args[a] for a in impl.argnames])
     return registry
+
+
+def _game_owner(plugin: str, hook: str, game: str, games: RegisteredGames) -> str:
+    """The plugin a model registered with ``register(spec, game=game)`` is listed under: the game's."""
+    if hook != "register_models" or game not in games:
+        raise PluginError(
+            f"Plugin {plugin!r}: {hook} calls register(obj, game={game!r}); only register_models takes game=NAME, "
+            f"the name of a registered game ({', '.join(games) or 'none'})."
+        )
+    return games.plugin(game)
 
 
 def check_probe(plugin: str, probe: Any) -> None:

@@ -9,9 +9,10 @@ stages through ``phases``.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from types import MappingProxyType
+from typing import Any, ClassVar, Literal, Protocol, overload, runtime_checkable
 
 from pydantic import BaseModel
 
@@ -23,10 +24,14 @@ ImageDraw = Callable[[], ImageItem]
 
 @runtime_checkable
 class Role(Protocol):
-    """A part a player plays. ``brief`` is the instruction the player is given."""
+    """A part a player plays. ``brief`` is the instruction the player is given. Read-only:
+    a frozen dataclass's fields will do."""
 
-    name: str
-    brief: str
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def brief(self) -> str: ...
 
 
 @runtime_checkable
@@ -37,6 +42,9 @@ class Game(Protocol):
     an integer seed (the game's only source of randomness) and an ``ImageDraw``. The runtime
     asks ``to_act()`` who moves now (several players may move at once, e.g. a vote), gives
     each its ``observe(player)`` to the model, and feeds the completion to ``step``.
+
+    A game may also have the optional members of ``GameExtras`` (``default_model``,
+    ``default_images``, ``teacher``, ``example_completions``); read them with ``optional``.
     """
 
     name: ClassVar[str]
@@ -46,6 +54,8 @@ class Game(Protocol):
     metrics: ClassVar[Mapping[str, Metric]]
     """What the game's ``collect_metrics`` hook reports; a scheduler's ``requires`` is checked
     against it before a run starts."""
+
+    def __init__(self, config: BaseModel, *, seed: int, images: ImageDraw) -> None: ...
 
     def to_act(self) -> tuple[int, ...]:
         """Players (1-based) who must move now; empty once the game is over."""
@@ -60,18 +70,73 @@ class Game(Protocol):
         """The finished game. Only valid once ``to_act()`` is empty."""
 
 
+class GameExtras(Protocol):
+    """The optional members of a ``Game``, each a class attribute: not part of the structural
+    check (``missing_members``), and absent means ``None``. Read them with ``optional``, which
+    gives that default, never with ``getattr``."""
+
+    default_model: ClassVar[str | None]
+    """The model a run uses when its config names none: a registered name (``register_models``)
+    or a directory (``vzframe.models.choose``)."""
+    default_images: ClassVar[str | None]
+    """The image source a run (and ``build-toy``) uses when its config names none."""
+    teacher: ClassVar[Teacher | None]
+    """A scripted player for every seat (``Teacher``): what ``build-toy`` warm-starts a model on
+    and ``check_game`` plays."""
+    example_completions: ClassVar[Callable[[Observation], Sequence[str]] | None]
+    """Well-formed completions for an observation (a ``staticmethod``): ``check_game``'s
+    scripted policy; without it, it plays adversarial strings only."""
+
+
+OPTIONAL: Mapping[str, object] = MappingProxyType(
+    {"default_model": None, "default_images": None, "teacher": None, "example_completions": None, "min_steps": 1}
+)
+"""Every optional protocol member the runtime and the kits read, with what its absence means:
+``GameExtras``' members and ``PhaseScheduler.min_steps``."""
+
+
+@overload
+def optional(obj: object, name: Literal["default_model", "default_images"]) -> str | None: ...
+@overload
+def optional(obj: object, name: Literal["teacher"]) -> Teacher | None: ...
+@overload
+def optional(obj: object, name: Literal["example_completions"]) -> Callable[[Observation], Sequence[str]] | None: ...
+@overload
+def optional(obj: object, name: Literal["min_steps"]) -> int: ...
+def optional(obj: object, name: str) -> object:
+    """``obj``'s optional member ``name`` (a key of ``OPTIONAL``), or what its absence means:
+    how every reader gets a game's ``teacher`` or a scheduler's ``min_steps``.
+
+    >>> class Bare:
+    ...     name = "bare"
+    >>> optional(Bare, "teacher") is None, optional(Bare, "min_steps")
+    (True, 1)
+    >>> optional(Bare, "name")
+    Traceback (most recent call last):
+    ...
+    KeyError: "'name' is not an optional protocol member; those are default_model, default_images, teacher, example_completions, min_steps"
+    """
+    if name not in OPTIONAL:
+        raise KeyError(f"{name!r} is not an optional protocol member; those are {', '.join(OPTIONAL)}")
+    return getattr(obj, name, OPTIONAL[name])
+
+
 @runtime_checkable
 class RewardFn(Protocol):
     """Scores the turns of one stage of a finished episode.
 
-    Returns ``{turn.index: reward}`` for the turns it scores; the game's config is passed so
-    coefficients live in one place.
+    Returns ``{turn.index: reward}`` for the turns it scores; the game's config (an instance of
+    its own ``Config``) is passed so coefficients live in one place.
     """
 
-    name: str
-    stage: str
+    @property
+    def name(self) -> str: ...
 
-    def __call__(self, episode: Episode, config: BaseModel) -> dict[int, float]: ...
+    @property
+    def stage(self) -> str:
+        """The stage whose turns it scores."""
+
+    def __call__(self, episode: Episode, config: Any) -> dict[int, float]: ...
 
 
 @runtime_checkable
@@ -83,7 +148,8 @@ class PhaseScheduler(Protocol):
 
     Optional member (not part of the structural check): ``min_steps: int``, a class or
     instance attribute, the fewest steps a phase is trained before ``update`` may leave it
-    (absent means 1); ``check_scheduler`` holds the scheduler to it.
+    (absent means 1: ``optional(scheduler, "min_steps")``); ``check_scheduler`` holds the
+    scheduler to it.
     """
 
     name: ClassVar[str]
@@ -93,6 +159,8 @@ class PhaseScheduler(Protocol):
     class attribute, or set in ``__init__`` when the config names them (``self.requires =
     (config.metric,)``): a run reads it from the built scheduler before the first step."""
     phase: str
+
+    def __init__(self, config: BaseModel, *, phases: tuple[str, ...]) -> None: ...
 
     def update(self, step: int, metrics: Mapping[str, float]) -> str:
         """Take this step's (rank-averaged) metrics; return the phase of the next step."""
@@ -113,6 +181,8 @@ class ImageSource(Protocol):
 
     name: ClassVar[str]
     Config: ClassVar[type[BaseModel]]
+
+    def __init__(self, config: BaseModel, *, seed: int) -> None: ...
 
     def get(self, index: int) -> ImageItem: ...
 
@@ -144,7 +214,7 @@ class Facts:
 
         def decoy(rng: random.Random) -> str:
             for _ in range(8):
-                phrases = describe(source.get(decoys_from + rng.randrange(1 << 20)))
+                phrases: Sequence[str] = describe(source.get(decoys_from + rng.randrange(1 << 20)))
                 if phrases:
                     return rng.choice(phrases)
             raise ValueError(f"image source {getattr(source, 'name', '?')!r} described 8 pictures as empty")
@@ -185,8 +255,8 @@ class DescribingSource(ImageSource, Protocol):
 
 
 def missing_members(obj: Any, protocol: type) -> list[str]:
-    """The members of ``protocol`` (annotated attributes and methods) that ``obj`` lacks: how
-    ``resolve`` checks each plugin against its protocol once, before a run.
+    """The members of ``protocol`` (annotated attributes, read-only properties and methods) that
+    ``obj`` lacks: how ``resolve`` checks each plugin against its protocol once, before a run.
 
     >>> class Half:
     ...     name, Config = "half", None
@@ -195,5 +265,7 @@ def missing_members(obj: Any, protocol: type) -> list[str]:
     ([], ['requires', 'phase', 'update'])
     """
     names = [*getattr(protocol, "__annotations__", {})]
-    names += [n for n, v in vars(protocol).items() if callable(v) and not n.startswith("_") and n not in names]
+    names += [
+        n for n, v in vars(protocol).items() if (callable(v) or isinstance(v, property)) and not n.startswith("_") and n not in names
+    ]
     return [n for n in names if not hasattr(obj, n)]

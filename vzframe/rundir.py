@@ -14,13 +14,13 @@ import json
 import os
 import re
 import socket
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from vzframe import __version__, checkpoint, dist
+from vzframe import __version__, dist
 from vzframe.config import METADATA_KEY, ConfigError
 
 LOCK = ".lock"
@@ -113,9 +113,46 @@ def cut_logs(out: Path, start: int) -> int:
     moved = 0
     if dist.rank() == 0:
         for path in [out / "metrics.jsonl", *sorted(out.glob("episodes*.jsonl"))]:
-            moved += checkpoint.truncate_jsonl(path, start, cut_dir=out / CUT)
+            moved += truncate_jsonl(path, start, cut_dir=out / CUT)
     dist.barrier()
     return moved
+
+
+def _split_jsonl(path: Path, before_step: int) -> Iterator[tuple[bool, str]]:
+    """(keep, line) for each line: records of steps < ``before_step`` are kept; later ones and
+    torn lines are not."""
+    with open(path, encoding="utf-8", errors="surrogateescape") as f:
+        for line in f:
+            line = line.rstrip("\n")
+            try:
+                record = json.loads(line)
+                keep = isinstance(record, dict) and isinstance(record.get("step"), int) and record["step"] < before_step
+            except ValueError:
+                keep = False
+            yield keep, line
+
+
+def truncate_jsonl(path: Path, before_step: int, *, cut_dir: Path | None = None) -> int:
+    """Keep the lines of steps < ``before_step`` so a resumed run neither loses nor duplicates
+    a record. The lines removed (later steps, a torn last line) are first appended to
+    ``cut_dir/NAME``, so nothing is lost. Returns how many lines were removed."""
+    if not path.exists():
+        return 0
+    kept, cut = [], []
+    for keep, line in _split_jsonl(path, before_step):
+        (kept if keep else cut).append(line)
+    if not cut:
+        return 0
+    if cut_dir is not None:
+        cut_dir.mkdir(exist_ok=True)
+        with open(cut_dir / path.name, "a", encoding="utf-8", errors="surrogateescape") as f:
+            f.write("".join(line + "\n" for line in cut))
+            f.flush()
+            os.fsync(f.fileno())
+    tmp = path.with_suffix(".jsonl.tmp")
+    tmp.write_text("".join(line + "\n" for line in kept), encoding="utf-8", errors="surrogateescape")
+    os.replace(tmp, path)
+    return len(cut)
 
 
 def write_step(out: Path, step: int, phase: str, metrics: dict[str, Any], episodes: list[Any]) -> None:

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pluggy
 from pydantic import BaseModel
@@ -25,6 +25,7 @@ from vzframe.display import RunDisplay
 from vzframe.models import ModelSpec, choose, model_dir
 from vzframe.plugins import (
     PluginError,
+    Registry,
     build_registry,
     call_each,
     check_metrics,
@@ -33,8 +34,14 @@ from vzframe.plugins import (
     plugin_versions,
 )
 from vzframe.protocols import Game, ImageSource, PhaseScheduler, RewardFn, missing_members
+from vzframe.rollout import AsyncEngine
 from vzframe.rollout.play import ImageCursor, derive_seed, new_games, play, play_async
 from vzframe.types import Episode, Sample
+
+if TYPE_CHECKING:
+    from vzframe.train.trainer import Trainer
+
+T = TypeVar("T")
 
 
 # --------------------------------------------------------------------------------------
@@ -62,12 +69,14 @@ def resolve(config: RunConfig) -> Setup:
     config sections. Fails with a message that says what to do, before anything heavy."""
     pm = make_plugin_manager(config.plugins)
     registry = build_registry(pm)
+    game_cls: type[Game]  # checked against the protocols below (missing_members)
+    scheduler_cls: type[PhaseScheduler]
     game_name, game_cls = only_one(registry.games, "game", "games.spy", registry)
     scheduler_name, scheduler_cls = only_one(registry.schedulers, "scheduler", "schedulers.hysteresis", registry)
     choice = choose(config.model, config.images, game_name, game_cls, registry.models, registry.image_sources)
     if choice.note and dist.rank() == 0:
         print(f"note: {choice.note}", file=sys.stderr)
-    source_cls = registry.image_sources[choice.images]
+    source_cls: type[ImageSource] = registry.image_sources[choice.images]
 
     game_config = validate(game_cls.Config, config.game, "game.")
     scheduler_config = validate(scheduler_cls.Config, config.scheduler, "scheduler.")
@@ -131,7 +140,7 @@ def check_contract(game_name: str, game_cls: type, scheduler_name: str, schedule
         )
 
 
-def only_one(table: dict[str, Any], kind: str, example: str, registry) -> tuple[str, Any]:
+def only_one(table: dict[str, T], kind: str, example: str, registry: Registry) -> tuple[str, T]:
     """The one ``(name, class)`` of ``table`` (the loaded games or schedulers), else a
     ``ConfigError`` that names what was loaded, by whom, and what to pass instead."""
     if len(table) == 1:
@@ -154,7 +163,7 @@ def train(config: RunConfig, *, display: bool = True, resume: bool = False) -> P
     out = output_dir(setup)
     with rundir.claim(out, resume=resume):  # locked for the life of the run
         if not resume:  # a resumed run's config is rewritten once its checkpoint is restored
-            write_config(setup)
+            write_config(setup, out)
         return _train(setup, out, display=display, resume=resume)
 
 
@@ -179,7 +188,7 @@ def _train(setup: Setup, out: Path, *, display: bool, resume: bool) -> Path:
     start = 0
     if resume:
         start = restore(out, trainer, setup.scheduler, baselines, images)
-        write_config(setup)
+        write_config(setup, out)
         if start >= config.steps:
             if dist.rank() == 0:
                 print(f"Nothing to train: {out} already has all {config.steps} steps. Extend it with "
@@ -209,7 +218,10 @@ def _train(setup: Setup, out: Path, *, display: bool, resume: bool) -> Path:
             seeds = [derive_seed(config.seed, step, dist.rank(), i) for i in range(config.games_per_step)]
             games = new_games(setup.game_cls, setup.game_config, seeds, images)
             t0 = time.perf_counter()
-            rollout = (play_async if config.rollout.async_play and hasattr(engine, "finished") else play)(games, engine)
+            if config.rollout.async_play and isinstance(engine, AsyncEngine):
+                rollout = play_async(games, engine)
+            else:
+                rollout = play(games, engine)
             t_rollout = time.perf_counter() - t0
             if config.save_images:
                 rundir.save_images(out, rollout.observations())
@@ -221,8 +233,10 @@ def _train(setup: Setup, out: Path, *, display: bool, resume: bool) -> Path:
 
             # 4. Train the active phase's turns (marked ``trained`` in the episodes).
             episodes = [mark_trained(ep, phases[phase].stage) for ep in episodes]
+            # A turn that no reward function scored has advantage None, which the trainer cannot
+            # take (reward functions may leave turns of their stage unscored): not typed away here.
             samples = [
-                Sample(obs, gen.token_ids, turn.advantage, e, turn.index, prompt=gen.prompt)
+                Sample(obs, gen.token_ids, turn.advantage, e, turn.index, prompt=gen.prompt)  # type: ignore[arg-type]
                 for e, (ep, played) in enumerate(zip(episodes, rollout.games))
                 for turn in ep.turns
                 if turn.trained
@@ -240,13 +254,13 @@ def _train(setup: Setup, out: Path, *, display: bool, resume: bool) -> Path:
             # 5. Metrics (averaged over ranks), the scheduler's decision, hooks, files; every
             #    `probe_every` steps the probes' accuracies join them (probe/NAME).
             done = step + 1
-            metrics = step_metrics(setup, episodes, role_means, baselines)
-            new_phase = setup.scheduler.update(step, dict(metrics))  # a copy: it cannot alter what is logged
+            game_metrics = step_metrics(setup, episodes, role_means, baselines)
+            new_phase = setup.scheduler.update(step, dict(game_metrics))  # a copy: it cannot alter what is logged
             tokens = dist.all_reduce_sum({"t": rollout.tokens})["t"]
-            metrics = {
+            metrics: dict[str, float | str] = {
                 "step": step,
                 "phase": phase,
-                **metrics,
+                **game_metrics,
                 **setup.scheduler.metrics(),
                 **train_stats,
                 "gen_tokens": int(tokens),
@@ -287,10 +301,10 @@ def output_dir(setup: Setup) -> Path:
     return config.output_dir
 
 
-def write_config(setup: Setup) -> None:
-    """config.yaml, with what readers of the run folder (report, compare, eval) need to show
-    it without loading its plugins: names, versions, the game's roles and declared metrics."""
-    metrics = getattr(setup.game_cls, "metrics", {})
+def write_config(setup: Setup, out: Path) -> None:
+    """``out``/config.yaml, with what readers of the run folder (report, compare, eval) need to
+    show it without loading its plugins: names, versions, the game's roles and declared metrics."""
+    metrics = setup.game_cls.metrics
     meta = {
         "game": setup.game_name,
         "scheduler": setup.scheduler_name,
@@ -300,10 +314,10 @@ def write_config(setup: Setup) -> None:
         "metrics": {name: {"label": m.label, "headline": m.headline} for name, m in metrics.items()},
         "scheduler_metrics": list(setup.scheduler.metrics()),
     }
-    rundir.write_config(setup.config.output_dir, setup.config, meta)
+    rundir.write_config(out, setup.config, meta)
 
 
-def restore(out: Path, trainer: Any, scheduler: Any, baselines: RoleBaselines, images: ImageCursor) -> int:
+def restore(out: Path, trainer: Trainer, scheduler: PhaseScheduler, baselines: RoleBaselines, images: ImageCursor) -> int:
     """Load the newest intact checkpoint into the live objects (a damaged newer one is named
     and skipped), then move the log lines written after it to ``OUTPUT_DIR/cut/``. Returns
     the step to continue from (0 when the run has no checkpoint yet)."""
@@ -333,7 +347,9 @@ def restore(out: Path, trainer: Any, scheduler: Any, baselines: RoleBaselines, i
 def resolve_model(setup: Setup) -> str:
     """The local directory of the model a run trains: ``model`` as ``resolve`` chose it (a
     directory, or a registered name whose plugin gives one, built on first use)."""
-    return str(model_dir(setup.config.model, setup.models))
+    model = setup.config.model
+    assert model is not None, "resolve() names the model"
+    return str(model_dir(model, setup.models))
 
 
 def _load_processor(auto_processor: Any, model_path: str) -> Any:
@@ -359,7 +375,7 @@ def step_metrics(setup: Setup, episodes: list[Episode], role_means: dict[str, fl
             if key in owners:
                 raise PluginError(f"Plugins {owners[key]!r} and {plugin!r} both report the metric {key!r}; rename one.")
             owners[key], merged[key] = plugin, value
-    missing = [m for m in getattr(setup.game_cls, "metrics", {}) if m not in merged]
+    missing = [m for m in setup.game_cls.metrics if m not in merged]
     if missing:
         raise PluginError(f"{game_label(setup.game_cls)} declares metrics {missing} that no collect_metrics hook returned.")
     world = dist.world_size()

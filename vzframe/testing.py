@@ -55,7 +55,7 @@ from vzframe._score_kit import (
     _find_collect_metrics,
 )
 from vzframe._teacher_kit import TaughtMove, _call, _check_teacher, _excerpt, play_teacher
-from vzframe.protocols import ImageDraw, ImageSource
+from vzframe.protocols import Game, ImageDraw, ImageSource, optional
 from vzframe.types import Action, Episode, ImageItem, Metric, Observation, PhaseSpec, Turn
 
 __all__ = [
@@ -124,7 +124,7 @@ class CheckReport:
 
 
 def check_game(
-    game_cls: type,
+    game_cls: type[Game],
     config: BaseModel | Mapping[str, Any] | None = None,
     *,
     episodes: int = 50,
@@ -185,8 +185,9 @@ def check_game(
         _check_groups_vary(game_cls, groups, episodes)
         metrics = _check_metrics_source(game_cls, collect, played)
     teacher_turns, teacher_truth = 0, None
-    if getattr(game_cls, "teacher", None) is not None and teacher_episodes > 0:
-        teacher_turns, teacher_truth = _check_teacher(game_cls, cfg, describing, seed, teacher_episodes, max_steps)
+    teacher = optional(game_cls, "teacher")
+    if teacher is not None and teacher_episodes > 0:
+        teacher_turns, teacher_truth = _check_teacher(game_cls, teacher, cfg, describing, seed, teacher_episodes, max_steps)
     return CheckReport(
         episodes,
         sum(turns_by_stage.values()),
@@ -204,10 +205,10 @@ def check_game(
 Policy = Callable[[Observation], tuple[str, bool]]
 
 
-def _policy(game_cls: type, mode: int, rng: random.Random, cursor: Counter[str]) -> Policy:
+def _policy(game_cls: type[Game], mode: int, rng: random.Random, cursor: Counter[str]) -> Policy:
     """Mode 0: the game's examples; 1: every adversarial string in turn, per stage (so each
     stage meets each string, empty ones first); 2: a random mix. Returns (completion, is_example)."""
-    examples = getattr(game_cls, "example_completions", None)
+    examples = optional(game_cls, "example_completions")
 
     def choose(observation: Observation) -> tuple[str, bool]:
         if examples is not None and (mode == 0 or (mode == 2 and rng.random() < 0.5)):
@@ -224,7 +225,10 @@ def _policy(game_cls: type, mode: int, rng: random.Random, cursor: Counter[str])
     return choose
 
 
-def _play(game_cls, cfg, seed, index, where, max_steps, images, cursor: Counter[str]) -> Episode:
+def _play(
+    game_cls: type[Game], cfg: BaseModel, seed: int, index: int, where: str, max_steps: int,
+    images: Callable[[int], ImageDraw], cursor: Counter[str],
+) -> Episode:
     """Play one episode, checking every call; ``cursor`` is the adversarial position per stage."""
     rng = random.Random(f"{seed}:{index}")
     choose = _policy(game_cls, index % 3, rng, cursor)
@@ -234,7 +238,7 @@ def _play(game_cls, cfg, seed, index, where, max_steps, images, cursor: Counter[
         raise AssertionError(f"{where}: {game_cls.__name__}(config, seed=, images=) raised {exc!r}") from exc
     turns: list[Turn] = []
     seats: set[int] = set()
-    group: dict[int, dict] = {}  # observations of simultaneous players not yet stepped
+    group: dict[int, dict[str, Any]] = {}  # observations of simultaneous players not yet stepped
     for step in itertools.count():
         acting = _call(where, step, "to_act()", game.to_act)
         _check_acting(acting, where, step)
@@ -265,21 +269,21 @@ def _play(game_cls, cfg, seed, index, where, max_steps, images, cursor: Counter[
             )
         turns.append(turn)
     _check_rejects(game, (), seats | {1}, where, len(turns))
-    episode = _call(where, len(turns), "episode()", game.episode)
-    _check_episode(episode, game_cls, seed, turns, seats, where)
+    episode: Episode = _call(where, len(turns), "episode()", game.episode)
+    _check_episode(episode, game_cls, seed, turns, seats, where)  # an Episode, checked
     return episode
 
 
-def _observe(game, player: int, where: str, step: int) -> Observation:
-    observation = _call(where, step, f"observe({player})", game.observe, player)
-    _check_observation(observation, player, where, step)
+def _observe(game: Game, player: int, where: str, step: int) -> Observation:
+    observation: Observation = _call(where, step, f"observe({player})", game.observe, player)
+    _check_observation(observation, player, where, step)  # an Observation, checked
     return observation
 
 
 # ---- checks ---------------------------------------------------------------------------
 
 
-def _check_class(game_cls: type) -> None:
+def _check_class(game_cls: type[Game]) -> None:
     who = getattr(game_cls, "__name__", repr(game_cls))
     assert isinstance(getattr(game_cls, "name", None), str) and game_cls.name, f"{who}.name must be a non-empty str"
     config_cls = getattr(game_cls, "Config", None)
@@ -305,7 +309,7 @@ def _check_class(game_cls: type) -> None:
         )
 
 
-def _make_config(game_cls: type, config: Any) -> BaseModel:
+def _make_config(game_cls: type[Game], config: Any) -> BaseModel:
     if isinstance(config, BaseModel):
         return config
     return game_cls.Config.model_validate(dict(config or {}))
@@ -320,7 +324,7 @@ def _check_acting(acting: Any, where: str, step: int) -> None:
     assert len(set(acting)) == len(acting), f"{where} turn {step}: to_act() repeats a player: {acting!r}"
 
 
-def _check_rejects(game, acting: tuple[int, ...], seats: set[int], where: str, step: int) -> None:
+def _check_rejects(game: Game, acting: tuple[int, ...], seats: set[int], where: str, step: int) -> None:
     """step() with a player who may not act must raise ValueError and change nothing."""
     idle = sorted(seats - set(acting))
     for wrong in (0, -1, *idle[:1]):
@@ -380,7 +384,7 @@ def _check_turn(turn: Any, index: int, player: int, completion: str, obs: Observ
     assert isinstance(turn.action, Action) and isinstance(turn.action.kind, str), f"{at}: bad action {turn.action!r}"
 
 
-def _check_episode(episode: Any, game_cls, seed: int, turns: list[Turn], seats: set[int], where: str) -> None:
+def _check_episode(episode: Any, game_cls: type[Game], seed: int, turns: list[Turn], seats: set[int], where: str) -> None:
     assert isinstance(episode, Episode), f"{where}: episode() returned {type(episode).__name__}, not an Episode"
     assert episode.game == game_cls.name, f"{where}: Episode.game is {episode.game!r}; expected {game_cls.name!r}"
     assert episode.seed == seed, f"{where}: Episode.seed is {episode.seed!r}; expected {seed}"

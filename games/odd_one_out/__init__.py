@@ -3,10 +3,10 @@ README.md).
 
 Load it with ``vzframe run games.odd_one_out``; it registers the game ``odd_one_out``, the
 reward functions ``odd.vote`` and ``odd.clue``, the metrics ``acc``, ``na``, ``invalid``,
-``odd_found``, ``odd_self_found`` and ``clue_valid``, each game's outcome (``game_outcome``),
-and its default model
-``toy-odd-one-out``: its toy-world model on ``clevr_toy``, built by the first run that loads it
-(``plugins.toy_world.toy_model_spec``).
+``odd_found``, ``odd_self_found`` and ``clue_valid``, and each game's outcome
+(``game_outcome``). The game declares its default model ``toy-odd-one-out``, its toy-world
+model on ``clevr_toy`` (``OddOneOutGame.toy_model``), which ``plugins.toy_world`` registers and
+the first run that loads it builds.
 """
 
 from __future__ import annotations
@@ -26,13 +26,6 @@ __all__ = ["OddOneOutConfig", "OddOneOutGame", "metrics"]
 @hookimpl
 def register_games(register) -> None:
     register(OddOneOutGame)
-
-
-@hookimpl
-def register_models(register) -> None:
-    from plugins.toy_world import toy_model_spec
-
-    register(toy_model_spec("games.odd_one_out", OddOneOutGame.default_model, images="clevr_toy"))
 
 
 @hookimpl

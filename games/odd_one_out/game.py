@@ -22,6 +22,7 @@ from games.clue_vote import MAX_CLUE_ROUNDS, MAX_PLAYERS, PLAYER_LINE, PLAYER_LI
 from games.odd_one_out import prompts
 from games.odd_one_out.roles import COMMON, ODD, OddRole
 from games.odd_one_out.teacher import OddTeacher
+from vzframe.models import ToyModel
 from vzframe.protocols import ImageDraw
 from vzframe.types import Episode, ImageItem, Metric, Observation, PhaseSpec
 
@@ -70,8 +71,9 @@ class OddOneOutGame(ClueVoteGame):
     self_votes: ClassVar[bool] = True  # naming yourself is a valid vote, and correct if you are odd
     teacher: ClassVar[OddTeacher] = OddTeacher()
     """The scripted player ``vzframe model build-toy`` warm-starts on (``teacher.py``)."""
+    toy_model: ClassVar[ToyModel | None] = ToyModel("toy-odd-one-out", images="clevr_toy")
+    """Its toy-world model, which ``plugins.toy_world`` registers and the first run that loads it builds."""
     default_model: ClassVar[str | None] = "toy-odd-one-out"
-    """Its toy-world model, built by the first run that loads it (registered in ``__init__.py``)."""
 
     def __init__(self, config: OddOneOutConfig | Mapping[str, Any] | None = None, *, seed: int, images: ImageDraw):
         self.config = config if isinstance(config, OddOneOutConfig) else OddOneOutConfig.model_validate(config or {})

@@ -8,24 +8,25 @@ judges, win when the spy is caught).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 
-from games.clue_vote import clue_valid, most_voted, vote_rates
+from games.clue_vote import clue_valid, most_voted, vote_counts, vote_rates
 from games.spy.game import SpyConfig, SpyGame
-from games.spy.rewards import REWARD_FNS, num_players, vote_counts
+from games.spy.rewards import REWARD_FNS, num_players
 from vzframe.hookspecs import hookimpl
+from vzframe.protocols import Game, RewardFn
 from vzframe.types import Episode
 
 __all__ = ["SpyConfig", "SpyGame", "metrics"]
 
 
 @hookimpl
-def register_games(register) -> None:
+def register_games(register: Callable[[type[Game]], None]) -> None:
     register(SpyGame)
 
 
 @hookimpl
-def register_reward_fns(register) -> None:
+def register_reward_fns(register: Callable[[RewardFn], None]) -> None:
     for fn in REWARD_FNS:
         register(fn)
 
@@ -37,12 +38,12 @@ def metrics(episodes: Iterable[Episode]) -> dict[str, float] | None:
     if not games:
         return None
     votes = [(t.action, e.info["spy"]) for e in games for t in e.turns_of("decision")]
-    caught = sum(outcome(e)["citizen"] for e in games)
+    caught = sum(spy_caught(e) for e in games)
     return {**vote_rates(votes), "spy_caught": caught / len(games), "clue_valid": clue_valid(games)}
 
 
 @hookimpl
-def collect_metrics(episodes) -> dict[str, float] | None:
+def collect_metrics(episodes: Sequence[Episode]) -> dict[str, float] | None:
     return metrics(episodes)
 
 
@@ -51,11 +52,16 @@ def outcome(episode: Episode) -> dict[str, float] | None:
     tie for most votes does not catch it); None for another game's episode."""
     if episode.game != SpyGame.name:
         return None
-    counts = vote_counts((t.action for t in episode.turns_of("decision")), num_players(episode))
-    caught = float(most_voted(counts, episode.info["spy"]))
+    caught = spy_caught(episode)
     return {"spy": 1.0 - caught, "citizen": caught, "judge": caught}
 
 
+def spy_caught(episode: Episode) -> float:
+    """1.0 when the spy got the most votes of one spy game, else 0.0."""
+    counts = vote_counts((t.action for t in episode.turns_of("decision")), num_players(episode))
+    return float(most_voted(counts, episode.info["spy"]))
+
+
 @hookimpl
-def game_outcome(episode) -> dict[str, float] | None:
+def game_outcome(episode: Episode) -> dict[str, float] | None:
     return outcome(episode)

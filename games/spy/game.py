@@ -33,7 +33,7 @@ from games.spy.roles import CITIZEN, JUDGE, SPY, SpyRole
 from games.spy.teacher import SpyTeacher
 from vzframe.config import ConfigError
 from vzframe.parsing import parse_clue, parse_vote  # noqa: F401  (re-exported: callers use game.parse_vote)
-from vzframe.protocols import ImageDraw
+from vzframe.protocols import ImageDraw, Role
 from vzframe.types import Episode, ImageItem, Metric, Observation, PhaseSpec
 
 
@@ -84,8 +84,8 @@ class SpyGame(ClueVoteGame):
 
     name: ClassVar[str] = "spy"
     default_model: ClassVar[str | None] = "toy-world"  # plugins.toy_world: warm-started on this game (clevr_toy)
-    Config: ClassVar[type[SpyConfig]] = SpyConfig
-    roles: ClassVar[tuple[SpyRole, ...]] = (SPY, CITIZEN, JUDGE)
+    Config: ClassVar[type[BaseModel]] = SpyConfig  # as the Game protocol declares it: mypy holds class variables to their exact type
+    roles: ClassVar[tuple[Role, ...]] = (SPY, CITIZEN, JUDGE)
     teacher: ClassVar[SpyTeacher] = SpyTeacher()
     """The scripted player build-toy warm-starts on and check_game plays (``games.spy.teacher``)."""
     metrics: ClassVar[Mapping[str, Metric]] = MappingProxyType({**VOTE_METRICS, "spy_caught": Metric("spy caught", headline=True)})

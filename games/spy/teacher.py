@@ -41,12 +41,14 @@ so 0.40 / 0.60.
 
 from __future__ import annotations
 
+import functools
 import random
 from typing import Any
 
 from games.spy.roles import SPY
 from vzframe.parsing import normalize_answer, parse_clue
 from vzframe.protocols import Facts
+from vzframe.types import ImageItem
 
 ADMIT_SHARE = 0.4
 """Share of games in which the spy with a blank picture admits it (in its first clue, and then
@@ -134,7 +136,9 @@ class SpyTeacher:
         fresh = [p for p in phrases if stated(p) not in named] or [p for p in phrases if stated(p) not in said]
         return _clue(THINK_DESCRIBE, statement((fresh or list(phrases))[0]))
 
-    def _spy_clue(self, clues, said: list[str], picture, player: int, facts: Facts, rng: random.Random) -> str:
+    def _spy_clue(
+        self, clues: list[tuple[int, str]], said: list[str], picture: ImageItem, player: int, facts: Facts, rng: random.Random
+    ) -> str:
         blind = bool(picture.meta.get("blank"))
         if blind and (said[:1] == [stated(BLANK_CLUE)] or (not said and rng.random() < ADMIT_SHARE)):
             return _clue(THINK_BLANK, BLANK_CLUE)
@@ -169,7 +173,7 @@ class SpyTeacher:
         if observation.stage != "clue" or picture.meta.get("blank"):
             return None
         action = parse_clue(completion)
-        return action.kind == "clue" and fits(action.value, facts.describe(picture))
+        return action.kind == "clue" and isinstance(action.value, str) and fits(action.value, facts.describe(picture))
 
 
 def _clues(game: Any) -> list[tuple[int, str]]:
@@ -177,7 +181,7 @@ def _clues(game: Any) -> list[tuple[int, str]]:
     return [(player, clue) for _, player, clue in game.clues]
 
 
-def measure(games: int = 1000, seed: int = 0, images: str = "clevr_toy", config: dict | None = None) -> dict[str, float]:
+def measure(games: int = 1000, seed: int = 0, images: str = "clevr_toy", config: dict[str, Any] | None = None) -> dict[str, float]:
     """Play ``games`` spy games (``config``: the game's settings) on pictures of the image
     source ``images`` with the teacher in every seat; return its vote accuracy, N/A rate, wrong
     and invalid votes, clue truthfulness and ``spy_admits``, the share of games whose spy's first
@@ -192,7 +196,7 @@ def measure(games: int = 1000, seed: int = 0, images: str = "clevr_toy", config:
     truths: list[bool] = []
     admits = 0
     for i in range(games):
-        game = SpyGame(SpyConfig.model_validate(config or {}), seed=seed + i, images=lambda i=i: source.get(i))
+        game = SpyGame(SpyConfig.model_validate(config or {}), seed=seed + i, images=functools.partial(source.get, i))
         played = play_teacher(game, teacher, facts, random.Random(f"measure:{seed}:{i}"))
         truths += [m.truth for m in played if m.truth is not None]
         spy_clues = [m.turn for m in played if m.player == game.spy and m.turn.stage == "clue"]

@@ -9,8 +9,10 @@ A default plugin (loaded in every run) that registers
   teacher (``build.py``, deterministic), with its held-out figures;
 - command ``vzframe model heldout DIR --game games.X``: those figures for any model directory
   (``heldout.py``);
-- ``toy_model_spec(game, name)``: what another game registers to name its own toy model, built
-  once on first use into the cache (``games.odd_one_out``: model ``toy-odd-one-out``).
+- the toy model each loaded game declares (``toy_model = ToyModel(name, images=...)`` on the
+  game class, ``vzframe.models.ToyModel``), built once on first use into the cache
+  (``games.odd_one_out``: model ``toy-odd-one-out``); ``toy_model_spec(game, name)`` makes the
+  same registration for a game plugin that calls it from its own ``register_models``.
 """
 
 from __future__ import annotations
@@ -22,10 +24,10 @@ import hashlib
 import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, fields
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from vzframe.hookspecs import hookimpl
 from vzframe.models import ModelSpec
@@ -41,13 +43,35 @@ DEFAULT_BUILD_TIME = "about 18 min on 2 idle CPU cores"
 
 
 @hookimpl
-def register_models(register) -> None:
+def register_models(register, games) -> None:
     from plugins.toy_world.build import TOY_MODEL_DIR
 
     register(ModelSpec(
         MODEL_NAME, TOY_MODEL_DIR, images="clevr_toy",
         description="3.8 M-parameter Qwen2.5-VL warm-started on the spy game (rebuild: vzframe model build-toy DIR)",
     ))
+    for name, cls in games.items():  # each game's declared toy model, listed under the game's plugin
+        toy = getattr(cls, "toy_model", None)
+        if toy is not None:
+            plugin = games.plugin(name)
+            settings = _warm_start(plugin, name, toy.settings)
+            register(toy_model_spec(plugin, toy.name, images=toy.images, settings=settings), game=name)
+
+
+def _warm_start(plugin: str, game: str, settings: Mapping[str, Any] | None) -> WarmStart | None:
+    """The build settings a game's ``ToyModel.settings`` stands for (None: the defaults)."""
+    if not settings:
+        return None
+    from plugins.toy_world.build import WarmStart
+    from vzframe.plugins import PluginError
+
+    known = [f.name for f in fields(WarmStart)]
+    if unknown := sorted(set(settings) - set(known)):
+        raise PluginError(
+            f"Plugin {plugin!r}: game {game!r} declares toy_model settings {', '.join(unknown)}, which build-toy "
+            f"does not know. Give fields of WarmStart: {', '.join(known)}."
+        )
+    return WarmStart(**settings)
 
 
 # ---- a game's own toy model, built on first use ----------------------------------------
@@ -59,9 +83,10 @@ def toy_model_spec(
     """Model ``name``: the toy model of game plugin ``game`` (it needs a teacher), on image
     source ``images`` (None: the game's ``default_images``, else ``clevr_toy``, as a run picks),
     built with ``settings`` (default ``WarmStart()``) by the first run that loads it and reused
-    after (``ensure_toy_model``). A game registers it to name its own toy model::
+    after (``ensure_toy_model``). This plugin registers one for each game that declares a
+    ``toy_model``; a game plugin may also register one itself::
 
-        register(toy_model_spec("games.odd_one_out", "toy-odd-one-out", images="clevr_toy"))
+        register(toy_model_spec("my_package.my_game", "toy-my-game", images="clevr_toy"))
     """
     description = description or (
         f"Qwen2.5-VL warm-started on {game}'s teacher; built on first use ({_budget(settings)}) into the cache, "
@@ -86,13 +111,14 @@ def source_digest(*objects: object) -> str:
 def toy_model_dir(game: str, name: str, *, images: str | None = None, settings: WarmStart | None = None) -> Path:
     """Where ``ensure_toy_model`` builds: ``<cache>/toy-models/<name>-<hash>``, the hash of the
     game, images and settings and of the code the build learns from (the game, its teacher, the
-    image source and ``build.py``), so changed settings or a changed teacher build anew instead
-    of reusing weights made for others."""
-    from plugins.toy_world import build
+    image source and the builder: ``build.py``, ``targets.py``, ``world.py``), so changed settings
+    or a changed teacher build anew instead of reusing weights made for others."""
+    from plugins.toy_world import build, targets, world
     from plugins.toy_world.build import WarmStart
 
-    world = build.toy_world(game, images, teacher_required=False)
-    code = source_digest(world.game_cls, *([world.teacher] if world.teacher is not None else []), world.source_cls, build)
+    toy = world.toy_world(game, images, teacher_required=False)
+    teacher = [toy.teacher] if toy.teacher is not None else []
+    code = source_digest(toy.game_cls, *teacher, toy.source_cls, build, targets, world)
     key = json.dumps({"game": game, "images": images, "warm_start": asdict(settings or WarmStart()), "code": code}, sort_keys=True)
     root = Path(os.environ.get("VZFRAME_CACHE", Path.home() / ".cache" / "vzframe"))  # the tiny model's cache too
     return root / TOY_MODELS / f"{name}-{hashlib.sha1(key.encode()).hexdigest()[:8]}"

@@ -5,7 +5,7 @@ stands in for the pretrained VLM a researcher would bring, for any installed gam
 teacher (``Game.teacher``, docs/plugins.md "A teacher") on any image source that can describe
 its pictures (``describe(item)``: ``clevr``, ``clevr_toy``, ``charts``). It makes a small
 Qwen2.5-VL (``TOY_SHAPE``) with a tokenizer trained on the game's own text, then warm-starts
-it with plain supervised steps. No person writes a target:
+it with plain supervised steps. No person writes a target (``targets.py`` writes them):
 
 - **look stage** (``look_steps``): the vision tower alone learns which kinds of thing
   ``describe`` names (a multi-label loss through a temporary head, ``look``), as a pretrained
@@ -42,8 +42,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from plugins.toy_world.targets import caption_examples, corpus, teacher_games
+from plugins.toy_world.world import ToyWorld, toy_world
 from vzframe.config import ConfigError
-from vzframe.models.tiny import _CORPUS, Shape, build_tiny, written_atomically
+from vzframe.models.tiny import Shape, build_tiny, written_atomically
 
 TOY_MODEL_DIR = Path(__file__).with_name("model")
 """The shipped toy base model (built by ``vzframe model build-toy`` with the defaults)."""
@@ -53,22 +55,6 @@ TOY_SHAPE = Shape(
     vision_hidden=128, vision_depth=4, vision_heads=2, tie_embeddings=True,
 )
 """3.77 M parameters: text 4 layers of width 256; vision 4 blocks of width 128."""
-
-TOY_IMAGES = {"width": 168, "height": 112, "min_objects": 2, "max_objects": 4, "supersample": 1}
-"""The ``clevr_toy`` pictures: 168x112 (24 image tokens), 2 to 4 objects."""
-
-MAX_PIXELS = 224 * 168
-"""Other sources keep their own defaults, but the processor shrinks each picture to at most
-this many pixels (48 image tokens), so a step costs about what a ``clevr_toy`` step does."""
-
-BLANK_CLUE = "My picture is blank."
-THINK_DESCRIBE = "I describe my picture."
-THINK_BLANK = "My picture is blank."
-CAPTION_PROMPT = "Describe the picture."
-CAPTION_PHRASES = 8
-"""Most phrases a caption names (a chart's ``describe`` can list many)."""
-CORPUS_TURNS = 440
-"""Teacher turns (prompts and targets) the tokenizer learns its merges from."""
 
 
 @dataclass(frozen=True)
@@ -122,168 +108,6 @@ class WarmStart:
                               f"got {self.batch_size}, {self.fine_batch}, {self.clue_share}.")
         if self.heldout_games == 1:
             raise ConfigError("build-toy: heldout_games must be 0 (none) or at least 2 (for a standard error).")
-
-
-# ---- the world: a game with a teacher, pictures that can be described -------------------
-
-
-@dataclass(frozen=True)
-class ToyWorld:
-    """A game plugin's game and teacher and an image source, resolved as a run resolves them."""
-
-    plugin: str
-    """The game plugin as named (``games.spy``)."""
-    game_name: str
-    game_cls: type
-    game_config: Any
-    images: str
-    """The image source's registered name."""
-    source_cls: type
-    source_config: Any
-    pm: Any
-    """The plugin manager (its ``collect_metrics`` hooks measure games)."""
-    max_pixels: int
-    """The largest picture the toy processor keeps (bigger ones are shrunk)."""
-
-    @property
-    def teacher(self) -> Any:
-        return getattr(self.game_cls, "teacher", None)
-
-    @property
-    def describes(self) -> bool:
-        return callable(getattr(self.source_cls, "describe", None))
-
-    def source(self, seed: int) -> Any:
-        """The image source seeded with ``seed``."""
-        from vzframe.runtime import construct
-
-        return construct(f"Image source {self.images!r}", self.source_cls, self.source_config, seed=seed)
-
-    def facts(self, source: Any) -> Any:
-        from vzframe.protocols import Facts
-
-        return Facts.of(source)
-
-
-def toy_world(game: str = "games.spy", images: str | None = None, *, teacher_required: bool = True) -> ToyWorld:
-    """Load the game plugin ``game`` and pick the image source (``images``, else the game's
-    ``default_images``, else ``clevr_toy``). With ``teacher_required``, refuse a game without a
-    teacher or a source that cannot describe its pictures: a ``ConfigError`` that says what to
-    do, before anything heavy."""
-    from vzframe.config import validate
-    from vzframe.models import FALLBACK_IMAGES
-    from vzframe.plugins import build_registry, make_plugin_manager
-    from vzframe.runtime import only_one
-
-    pm = make_plugin_manager([game])
-    registry = build_registry(pm)
-    game_name, game_cls = only_one(registry.games, "game", "games.spy", registry)
-    if teacher_required and getattr(game_cls, "teacher", None) is None:
-        raise ConfigError(
-            f"game {game_name!r} has no teacher, so build-toy has no moves to learn from; "
-            "see docs/plugins.md 'A teacher' to add one (a class attribute `teacher`)."
-        )
-    images = images or getattr(game_cls, "default_images", None) or FALLBACK_IMAGES
-    if images not in registry.image_sources:
-        raise ConfigError(
-            f"Unknown image source {images!r}. Available: {', '.join(sorted(registry.image_sources))}. "
-            "Load the plugin that provides it, or see `vzframe plugins`."
-        )
-    source_cls = registry.image_sources[images]
-    if teacher_required and not callable(getattr(source_cls, "describe", None)):
-        able = sorted(n for n, cls in registry.image_sources.items() if callable(getattr(cls, "describe", None)))
-        raise ConfigError(
-            f"image source {images!r} cannot describe its pictures (it has no describe(item)), so build-toy can "
-            f"write no captions and the teacher cannot see. Use --images with one that can: {', '.join(able) or 'none loaded'}; "
-            "or add describe(item) to the source (docs/plugins.md)."
-        )
-    toy = images == "clevr_toy"
-    source_config = validate(source_cls.Config, dict(TOY_IMAGES) if toy else {}, "image_source.")
-    game_config = validate(game_cls.Config, {}, "game.")
-    max_pixels = TOY_IMAGES["width"] * TOY_IMAGES["height"] if toy else MAX_PIXELS
-    return ToyWorld(game, game_name, game_cls, game_config, images, source_cls, source_config, pm, max_pixels)
-
-
-# ---- the targets: captions from describe, moves from the teacher -------------------------
-
-
-def caption(phrases: tuple[str, ...]) -> str:
-    """What a caption target says of a picture ``describe`` lists as ``phrases``: each once, in
-    ``describe``'s order, at most ``CAPTION_PHRASES``. Sources list a fixed order of kinds
-    (``clevr``: by colour, then shape), so the target is a set: the model has to see which
-    things are there, not where (listing left to right taught places before kinds, and slowly).
-
-    >>> caption(("a gray sphere", "a red cube", "a red cube"))
-    'I see a gray sphere and a red cube.'
-    >>> caption(("a bar chart",))
-    'I see a bar chart.'
-    """
-    names = list(dict.fromkeys(phrases))[:CAPTION_PHRASES]
-    return "I see " + (names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]) + "."
-
-
-def caption_examples(world: ToyWorld, seed: int) -> Iterator[tuple[Any, str]]:
-    """Endless (observation, target) pairs on ``CAPTION_PROMPT``: the caption of each picture
-    of the source (seeded ``seed + 10_000``), or, one time in ten, a blank white picture of
-    the same size and "My picture is blank."."""
-    from PIL import Image
-
-    from vzframe.types import ImageItem, Observation
-
-    source = world.source(seed + 10_000)
-    rng, index = random.Random(f"captions:{seed}"), 0
-    messages = ({"role": "user", "content": [{"type": "image"}, {"type": "text", "text": CAPTION_PROMPT}]},)
-    while True:
-        item = source.get(index)
-        index += 1
-        if rng.random() < 0.1:
-            item = ImageItem("blank", Image.new("RGB", item.image.size, "#ffffff"), {"blank": True})
-            target = f"<think>{THINK_BLANK}</think><answer>{BLANK_CLUE}</answer>"
-        elif phrases := tuple(source.describe(item)):
-            target = f"<think>{THINK_DESCRIBE}</think><answer>{caption(phrases)}</answer>"
-        else:
-            continue  # nothing to say of this picture
-        yield Observation(1, "player", "clue", messages, (item,)), target
-
-
-def teacher_games(world: ToyWorld, seed: int, *, clue_share: float = 1.0, clue_stage: str = "clue") -> Iterator[tuple[Any, str]]:
-    """Endless (observation, target) pairs from whole games played by the game's teacher in
-    every seat, on the source's pictures seeded ``seed``. Each tick is played as a run plays
-    it: every mover observes the same state, then the moves are stepped in order. Every turn
-    is yielded except turns of stage ``clue_stage``, each kept with probability ``clue_share``
-    (all are played)."""
-    from vzframe.rollout.play import ImageCursor
-
-    source = world.source(seed)
-    facts, teacher = world.facts(source), world.teacher
-    cursor = ImageCursor(source, rank=0, world=1)
-    rng = random.Random(f"teacher:{seed}")
-    while True:
-        game = world.game_cls(world.game_config, seed=rng.randrange(2**31), images=cursor.draw)
-        while acting := game.to_act():
-            observations = [game.observe(player) for player in acting]
-            targets = [teacher.act(game, player, facts, rng) for player in acting]
-            for player, obs, target in zip(acting, observations, targets):
-                if obs.stage != clue_stage or rng.random() < clue_share:
-                    yield obs, target
-                game.step(player, target)
-
-
-def corpus(world: ToyWorld, seed: int, turns: int = CORPUS_TURNS) -> str:
-    """Text the toy tokenizer learns its merges from: the tiny corpus, the caption prompt and
-    a few captions, and the prompts and targets of ``turns`` teacher turns (so the game's own
-    phrases are few tokens)."""
-    texts = [_CORPUS, CAPTION_PROMPT, BLANK_CLUE, THINK_DESCRIBE]
-    captions = caption_examples(world, seed + 20_000)
-    texts += [next(captions)[1] for _ in range(40)]
-    pairs = teacher_games(world, seed + 20_000)
-    for _ in range(turns):
-        obs, target = next(pairs)
-        for message in obs.messages:
-            content = message["content"]
-            texts += [content] if isinstance(content, str) else [p["text"] for p in content if p.get("type") == "text"]
-        texts.append(target)
-    return "\n".join(texts)
 
 
 # ---- the warm-start --------------------------------------------------------------------

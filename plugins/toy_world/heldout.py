@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from plugins.toy_world.build import ToyWorld, toy_world
+from plugins.toy_world.world import ToyWorld, toy_world
 from vzframe.types import Episode
 
 HELDOUT_SEED = 31_337

@@ -18,6 +18,7 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from vzframe.config import ConfigError
 from vzframe.hookspecs import hookimpl
@@ -54,6 +55,20 @@ class ModelSpec:
                 f"{self.description}".strip()
             )
         return path
+
+
+@dataclass(frozen=True)
+class ToyModel:
+    """A game's own toy model, declared as data on the game class:
+    ``toy_model: ClassVar[ToyModel | None] = ToyModel("toy-my-game")``. ``plugins.toy_world``
+    registers it as model ``name``, built with ``build-toy`` by the first run that loads it."""
+
+    name: str
+    """The model's registered name; the game usually names it in ``default_model`` too."""
+    images: str | None = None
+    """The image source it is built on; None: the game's ``default_images``, else ``clevr_toy``."""
+    settings: Mapping[str, Any] | None = None
+    """The build's ``WarmStart`` fields that differ from the defaults, e.g. ``{"clue_stage": "describe"}``."""
 
 
 @hookimpl

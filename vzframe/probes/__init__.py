@@ -201,7 +201,8 @@ class GeneratedProbe:
         raise NotImplementedError
 
     def items(self, source: Any, n: int, seed: int) -> list[ProbeItem]:
-        rng, out = random.Random(f"{self.name}:{seed}"), []
+        rng = random.Random(f"{self.name}:{seed}")
+        out: list[ProbeItem] = []
         for index in range(MAX_DRAWS_PER_ITEM * n + 100):
             if len(out) >= n:
                 break

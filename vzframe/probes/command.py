@@ -17,10 +17,13 @@ import json
 import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vzframe.config import ConfigError
 from vzframe.probes.score import Answer, ProbeSet, answer, paired, paired_p_right, prepare, summary, warn_stderr
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
 
 STAMPS = ("vzframe-toy.json", "vzframe-tiny.json")
 """What vzframe writes beside the weights of a model it built (a toy base, the tiny model)."""
@@ -73,6 +76,8 @@ def probe(
 
     target = Path(path).expanduser().resolve()
     run_source, rollout = None, RolloutConfig()
+    base_path: str | None
+    models: list[tuple[str, int | None, str]]  # (label, step, directory)
     if (target / "config.yaml").is_file():  # a run: its base model and its checkpoints
         from vzframe.runtime import resolve, resolve_model
 
@@ -141,7 +146,7 @@ def probe(
         reports.append(report)
         if ckpt_step is not None:
             write(target / f"probe-step-{ckpt_step}.json", report, sets, base_answers, trained)
-    if not models and base_answers is not None:  # a run without checkpoints: the base alone
+    if not models and base_path and base_answers is not None:  # a run without checkpoints: the base alone
         report = make_report(sets, None, base_answers, base_model=None, model=base_path, step=None, run=str(target),
                              settings=settings, items=items, seed=seed, mode=score)  # fmt: skip
         reports.append(report)
@@ -246,17 +251,18 @@ class progress_bar:
     """A rich progress bar of ``total`` items as a context manager giving ``advance(n)``."""
 
     def __init__(self, what: str, total: int, *, enabled: bool = True) -> None:
-        self.what, self.total, self.enabled, self.bar = what, total, enabled, None
+        self.what, self.total, self.enabled = what, total, enabled
+        self.bar: Progress | None = None
 
     def __enter__(self) -> Callable[[int], None]:
         if not self.enabled:
             return lambda n: None
         from rich.progress import Progress
 
-        self.bar = Progress(transient=True)
-        self.bar.start()
-        task = self.bar.add_task(self.what, total=self.total)
-        return lambda n: self.bar.advance(task, n)
+        self.bar = bar = Progress(transient=True)
+        bar.start()
+        task = bar.add_task(self.what, total=self.total)
+        return lambda n: bar.advance(task, n)
 
     def __exit__(self, *exc: Any) -> None:
         if self.bar is not None:

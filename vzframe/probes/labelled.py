@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -64,7 +65,7 @@ class LabelledSet:
     def score(self, item: ProbeItem, answer: str) -> float:
         return any_answer(answer, item.answers)
 
-    def _rows(self):
+    def _rows(self) -> Iterator[tuple[str, Any]]:
         """``(where, row)`` for every row: ``where`` names it in warnings."""
         if self.path.is_file():
             with open(self.path, encoding="utf-8", errors="replace") as f:
@@ -97,9 +98,10 @@ class LabelledSet:
         if not isinstance(row, dict):
             self.problems.append(f"{where}: not an object")
             return None
-        question, answers = row.get("question"), row.get("answers", row.get("answer"))
-        answers = [answers] if isinstance(answers, (str, int, float)) and not isinstance(answers, bool) else answers
-        answers = tuple(str(a).strip() for a in answers or () if isinstance(a, (str, int, float)) and str(a).strip())
+        question, given = row.get("question"), row.get("answers", row.get("answer"))
+        listed = [given] if isinstance(given, (str, int, float)) and not isinstance(given, bool) else given
+        listed = listed if isinstance(listed, (list, tuple)) else ()  # true or an object: no answer, not a crash
+        answers = tuple(str(a).strip() for a in listed if isinstance(a, (str, int, float)) and str(a).strip())
         if not isinstance(question, str) or not question.strip():
             self.problems.append(f"{where}: no question")
             return None
@@ -110,8 +112,8 @@ class LabelledSet:
         if image is None:
             return None
         ident = str(row.get("id", where))
-        choices = row.get("choices") if isinstance(row.get("choices"), list) else []
-        choices = tuple(str(c) for c in choices if isinstance(c, (str, int, float)) and str(c).strip())
+        offered = row.get("choices")
+        choices = tuple(str(c) for c in offered if isinstance(c, (str, int, float)) and str(c).strip()) if isinstance(offered, list) else ()
         return ProbeItem(f"{self.name}:{ident}", image, question.strip(), answers, str(row.get("kind", "")), choices)
 
     def _picture(self, where: str, value: Any) -> ImageItem | None:

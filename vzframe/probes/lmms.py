@@ -121,7 +121,10 @@ def write_task(items: Iterable[Any], dest: Path, name: str, *, prompt: str = SHO
     docs = dest / "docs.jsonl"
     docs.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), encoding="utf-8")
     (dest / "utils.py").write_text(_UTILS, encoding="utf-8")
-    q = lambda text: json.dumps(text, ensure_ascii=False)  # noqa: E731 (a JSON string is a double-quoted YAML scalar)
+
+    def q(text: str) -> str:
+        return json.dumps(text, ensure_ascii=False)  # a JSON string is a double-quoted YAML scalar
+
     (dest / f"{name}.yaml").write_text(
         f"{_MARK} ({len(rows)} items).\n"
         f"task: {q(name)}\ndataset_path: json\ndataset_kwargs:\n  data_files:\n    test: {q(str(docs))}\n"
@@ -195,7 +198,7 @@ def run_tasks(
     models: Mapping[str, Path], tasks: list[str], *, include_path: Path | None, out: Path, python: str | None = None,
     limit: int | None = None, batch_size: int = 1, model: str = "qwen2_5_vl", model_args: Mapping[str, Any] | None = None,
     metrics: Mapping[str, str] | None = None, lmms_args: Sequence[str] = (), timeout: float | None = None,
-) -> dict[str, dict[str, dict]]:  # fmt: skip
+) -> dict[str, dict[str, dict[str, Any]]]:  # fmt: skip
     """Run lmms-eval's ``tasks`` on each labelled model directory, one subprocess per model, and
     return ``{label: {task: {"metric", "accuracy", "scores", "doc_ids", "responses"}}}``
     (``responses``: each item's answer as scored, after lmms-eval strips ``<think>`` blocks).
@@ -208,7 +211,7 @@ def run_tasks(
     """
     exe = lmms_python(python)
     env = _environment()
-    results: dict[str, dict[str, dict]] = {}
+    results: dict[str, dict[str, dict[str, Any]]] = {}
     for label, model_dir in models.items():
         if not _NAME.fullmatch(label):
             raise ValueError(f"model label {label!r} must be letters, digits, '_', '.' or '-' (e.g. 'step-40')")
@@ -261,7 +264,7 @@ def _tail(log: Path, lines: int = 25) -> str:
     return "".join(log.read_text(encoding="utf-8", errors="replace").splitlines(keepends=True)[-lines:])
 
 
-def _read_samples(dest: Path, since: float, metrics: Mapping[str, str]) -> dict[str, dict]:
+def _read_samples(dest: Path, since: float, metrics: Mapping[str, str]) -> dict[str, dict[str, Any]]:
     """The newest sample log of each task written under ``dest`` since ``since``."""
     found: dict[str, Path] = {}
     for path in sorted(dest.rglob("*_samples_*.jsonl"), key=lambda p: p.stat().st_mtime):
@@ -277,8 +280,9 @@ def _read_samples(dest: Path, since: float, metrics: Mapping[str, str]) -> dict[
         if metric is None:
             raise LmmsEvalError(f"task {task!r} logs no per-item score a float can be read from ({path}); "
                                 f"pass metrics={{{task!r}: NAME}} naming one of {sorted(set(rows[0]) - _NOT_METRICS)}")  # fmt: skip
-        scores = [item_score(row.get(metric)) for row in rows]
-        if any(s is None for s in scores):
+        read = [item_score(row.get(metric)) for row in rows]
+        scores = [s for s in read if s is not None]
+        if len(scores) < len(read):
             raise LmmsEvalError(f"task {task!r}: metric {metric!r} has no per-item score in some rows of {path}")
         out[task] = {
             "metric": metric,
@@ -290,7 +294,7 @@ def _read_samples(dest: Path, since: float, metrics: Mapping[str, str]) -> dict[
     return out
 
 
-def _choose_metric(row: dict, samples: Path, task: str) -> str | None:
+def _choose_metric(row: dict[str, Any], samples: Path, task: str) -> str | None:
     """The first metric in the task's YAML (as the results file beside ``samples`` lists them),
     then any other logged field, whose value in ``row`` ``item_score`` can read."""
     try:

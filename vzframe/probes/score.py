@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vzframe.probes import ProbeItem, model_answer, observation, probe_seed
+from vzframe.protocols import ImageSource
+from vzframe.rollout import Sampler, seeds_per_request
 
 
 @dataclass
@@ -64,7 +66,7 @@ def valid(item: Any) -> str | None:
 
 
 def prepare(
-    probes: dict[str, Any], *, n: int, seed: int, sources: dict[str, type], run_source: Any | None = None,
+    probes: dict[str, Any], *, n: int, seed: int, sources: dict[str, type[ImageSource]], run_source: Any | None = None,
     n_own: int | None = None, warn: Callable[[str], None] = warn_stderr,
 ) -> list[ProbeSet]:  # fmt: skip
     """Each probe's items: ``n`` of them (``n_own`` of a probe that brings its own pictures, a
@@ -114,7 +116,7 @@ def item_seed(probe_set: ProbeSet, index: int) -> int:
 
 
 def answer(
-    engine: Any, sets: Sequence[ProbeSet], *, batch_size: int = 32, progress: Callable[[int], None] | None = None,
+    engine: Sampler, sets: Sequence[ProbeSet], *, batch_size: int = 32, progress: Callable[[int], None] | None = None,
     rank: int = 0, world: int = 1,
 ) -> dict[str, list[Answer | None]]:  # fmt: skip
     """Every item's answer from ``engine``, in batches of ``batch_size`` observations. With
@@ -123,12 +125,12 @@ def answer(
     work = [(s, i) for s in sets for i in range(len(s.items))]
     mine = work[rank::world]
     out: dict[str, list[Answer | None]] = {s.probe.name: [None] * len(s.items) for s in sets}
-    seeded = getattr(engine, "per_request_seeds", False)
+    seeded = engine if seeds_per_request(engine) else None
     for start in range(0, len(mine), batch_size):
         batch = mine[start : start + batch_size]
         observations = [observation(s.items[i]) for s, i in batch]
         seeds = [item_seed(s, i) for s, i in batch]
-        generated = engine.generate(observations, seeds=seeds) if seeded else engine.generate(observations)
+        generated = engine.generate(observations) if seeded is None else seeded.generate(observations, seeds=seeds)
         for (s, i), gen in zip(batch, generated):
             text, tagged = model_answer(gen.text)
             item = s.items[i]
@@ -180,8 +182,8 @@ def choice_logprobs(model: Any, processor: Any, obs: Any, choices: Sequence[Sequ
     n, width, pad = len(choices), max(len(c) for c in choices), processor.tokenizer.pad_token_id
     completion = torch.full((n, width), pad, dtype=torch.long)
     mask = torch.zeros((n, width), dtype=torch.long)
-    for row, ids in enumerate(choices):
-        completion[row, : len(ids)], mask[row, : len(ids)] = torch.tensor(ids), 1
+    for row, tokens in enumerate(choices):
+        completion[row, : len(tokens)], mask[row, : len(tokens)] = torch.tensor(tokens), 1
     length = prompt["input_ids"].shape[1]
     ids = torch.cat([prompt["input_ids"].repeat(n, 1), completion], dim=1)
     full_mask = torch.cat([prompt["attention_mask"].repeat(n, 1), mask], dim=1)
@@ -224,7 +226,7 @@ def summary(answers: Sequence[Answer], items: Sequence[ProbeItem]) -> dict[str, 
         "by_kind": {k: {"accuracy": mean_se(v)[0], "n": len(v)} for k, v in sorted(kinds.items())},
     }  # fmt: skip
     if answers and all(a.p_right is not None for a in answers):
-        out["p_right"], out["p_right_se"] = mean_se([a.p_right for a in answers])
+        out["p_right"], out["p_right_se"] = mean_se([a.p_right for a in answers if a.p_right is not None])
     return out
 
 

@@ -1,19 +1,25 @@
 """Rollout engines turn a batch of observations into completions in one call.
 
-An engine has ``generate(observations) -> list[Generation]``, ``sync_weights(model)``
-(called after every optimizer step) and ``sleep``/``wake_up`` around training. Every prompt
-is rendered by ``render_prompt`` (through ``encode``, which the transformers engine and the
-trainer share), so every engine and the trainer see exactly the same prompt tokens.
+What ``play`` and the probes need is a ``Sampler``: ``generate(observations) ->
+list[Generation]``. A run's engine (``RolloutEngine``) also has ``sync_weights(model)`` (called
+after every optimizer step) and ``sleep``/``wake_up`` around training; one that takes a
+sampling seed per request is a ``SeededEngine``, one with continuous batching also an
+``AsyncEngine``. Every prompt is rendered by ``render_prompt`` (through ``encode``, which the
+transformers engine and the trainer share), so every engine and the trainer see exactly the
+same prompt tokens.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeGuard, runtime_checkable
 
 from vzframe.parsing import neutralize_special_tokens
 from vzframe.types import Observation
+
+if TYPE_CHECKING:
+    from transformers import BatchFeature
 
 
 @dataclass(frozen=True)
@@ -39,13 +45,19 @@ class Generation:
     prompt: Encoded | None = None
 
 
-class RolloutEngine(Protocol):
-    """What ``play`` needs of an engine. An engine with continuous batching may also offer
-    ``add_request(key, observation, *, seed)``, ``finished() -> [(key, Generation)]`` and
-    ``cancel()`` (``VLLMEngine`` does): ``play_async`` uses them when ``rollout.async_play`` is
-    set. ``per_request_seeds = True`` means ``generate`` takes ``seeds=`` (one per observation)."""
+@runtime_checkable
+class Sampler(Protocol):
+    """What ``play`` and the probes need of an engine: completions for a batch of
+    observations, in their order (``RoleRouter`` routes them to several engines)."""
 
     def generate(self, observations: Sequence[Observation]) -> list[Generation]: ...
+
+
+@runtime_checkable
+class RolloutEngine(Sampler, Protocol):
+    """A run's engine (``make_engine``): a ``Sampler`` that follows the trainer's weights. One
+    whose ``generate`` takes a seed per request is a ``SeededEngine`` (``seeds_per_request``);
+    one with continuous batching is also an ``AsyncEngine``."""
 
     def sync_weights(self, model: Any) -> None:
         """Take the trainer's new weights (after every optimizer step)."""
@@ -56,9 +68,51 @@ class RolloutEngine(Protocol):
     def wake_up(self) -> None: ...
 
 
-def encode(processor: Any, observations: Sequence[Observation]) -> dict[str, Any]:
+class SeededEngine(Sampler, Protocol):
+    """An engine that samples every request from its own seed (``HFEngine``, ``VLLMEngine``):
+    ``per_request_seeds = True`` says so, and ``generate`` takes ``seeds=`` (one per
+    observation), so a completion does not depend on what else is in the batch. ``play`` and
+    the probes give ``request_seed``'s seeds to such an engine; test with ``seeds_per_request``."""
+
+    per_request_seeds: bool
+
+    def generate(self, observations: Sequence[Observation], seeds: Sequence[int] | None = None) -> list[Generation]: ...
+
+
+def seeds_per_request(engine: object) -> TypeGuard[SeededEngine]:
+    """Whether ``engine`` is a ``SeededEngine``: its ``per_request_seeds`` (absent means False).
+
+    >>> class Plain: ...
+    >>> class Seeded:
+    ...     per_request_seeds = True
+    >>> seeds_per_request(Plain()), seeds_per_request(Seeded())
+    (False, True)
+    """
+    return bool(getattr(engine, "per_request_seeds", False))
+
+
+@runtime_checkable
+class AsyncEngine(Protocol):
+    """An engine with continuous batching (``VLLMEngine``): what ``play_async`` uses, when
+    ``rollout.async_play`` is set and the run's engine is one (``isinstance(engine,
+    AsyncEngine)``). Requests are queued one at a time and come back as they complete."""
+
+    def add_request(self, key: Any, observation: Observation, *, seed: int) -> None:
+        """Queue ``observation``, sampled from ``seed``; ``finished`` hands back its completion
+        under ``key`` (the caller's, returned as given)."""
+
+    def finished(self) -> list[tuple[Any, Generation]]:
+        """Run the engine until some requests complete: their ``(key, Generation)``; empty once
+        none is left."""
+
+    def cancel(self) -> None:
+        """Drop every queued request that ``finished`` has not handed back."""
+
+
+def encode(processor: Any, observations: Sequence[Observation]) -> BatchFeature:
     """Chat template + images -> left-padded model inputs (``input_ids``, ``attention_mask``,
-    ``pixel_values``, ``image_grid_thw``) for a batch of observations."""
+    ``pixel_values``, ``image_grid_thw``) for a batch of observations, as the processor's
+    ``BatchFeature`` (a dict with ``.to(device)``)."""
     texts = [render_prompt(processor, obs.messages) for obs in observations]
     images = [item.image for obs in observations for item in obs.images]
     processor.tokenizer.padding_side = "left"
@@ -111,12 +165,13 @@ def pad_encodings(encoded: Sequence[Encoded], pad_id: int, *, after: int = 0) ->
     if encoded[0].mm_token_type_ids is not None:
         types = torch.zeros_like(ids, dtype=encoded[0].mm_token_type_ids.dtype)
         for row, e in enumerate(encoded):
-            place(types[row], e.mm_token_type_ids)
+            if e.mm_token_type_ids is not None:  # every row has them: one processor encoded them all
+                place(types[row], e.mm_token_type_ids)
         batch["mm_token_type_ids"] = types
-    pictures = [e for e in encoded if e.pixel_values is not None]
-    if pictures:
-        batch["pixel_values"] = torch.cat([e.pixel_values for e in pictures])
-        batch["image_grid_thw"] = torch.cat([e.image_grid_thw for e in pictures])
+    pixels = [e.pixel_values for e in encoded if e.pixel_values is not None]
+    if pixels:  # an Encoded has both pixel_values and image_grid_thw, or neither (split_encoding)
+        batch["pixel_values"] = torch.cat(pixels)
+        batch["image_grid_thw"] = torch.cat([e.image_grid_thw for e in encoded if e.image_grid_thw is not None])
     return batch
 
 
@@ -145,7 +200,8 @@ def render_prompt(processor: Any, messages: Sequence[dict[str, Any]]) -> str:
         ]
 
     safe = [{**message, "content": clean(message["content"])} for message in messages]
-    return processor.apply_chat_template(safe, add_generation_prompt=True, tokenize=False)
+    prompt: str = processor.apply_chat_template(safe, add_generation_prompt=True, tokenize=False)
+    return prompt
 
 
 def make_engine(name: str, model: Any, processor: Any, config: Any, *, seed: int, model_path: str) -> RolloutEngine:

@@ -15,9 +15,11 @@ from itertools import count
 from typing import Any
 
 import numpy as np
+from pydantic import BaseModel
 
 from vzframe.plugins import call_plugin, game_label
-from vzframe.rollout import Generation
+from vzframe.protocols import Game, ImageSource
+from vzframe.rollout import AsyncEngine, Generation, Sampler, seeds_per_request
 from vzframe.types import Episode, ImageItem, Observation
 
 
@@ -51,7 +53,7 @@ class ImageCursor:
     """Hands out the image source's pictures in order; ranks take interleaved indices so
     each rank plays different images."""
 
-    def __init__(self, source: Any, *, rank: int, world: int, position: int = 0) -> None:
+    def __init__(self, source: ImageSource, *, rank: int, world: int, position: int = 0) -> None:
         self.source, self.rank, self.world, self.position = source, rank, world, position
 
     def draw(self) -> ImageItem:
@@ -60,7 +62,7 @@ class ImageCursor:
         return item
 
 
-def new_games(game_cls: type, config: Any, seeds: Sequence[int], images: ImageCursor) -> list[Any]:
+def new_games(game_cls: type[Game], config: BaseModel, seeds: Sequence[int], images: ImageCursor) -> list[Game]:
     """One live game per seed, each drawing its pictures from ``images``."""
     return [call_plugin(f"{game_label(game_cls)} in __init__", game_cls, config, seed=s, images=images.draw) for s in seeds]
 
@@ -89,14 +91,15 @@ class Rollout:
         return [obs for p in self.games for obs, _ in p.generations.values()]
 
 
-def play(games: Sequence[Any], engine: Any) -> Rollout:
+def play(games: Sequence[Game], engine: Sampler) -> Rollout:
     """Play all games to the end. Each tick every player who must move in every game is
     observed first (simultaneous moves see the same state), then all are generated in one
-    call. An engine with ``per_request_seeds`` gets ``request_seed``'s seed for every request,
-    the same as in ``play_async``."""
+    call. A ``SeededEngine`` gets ``request_seed``'s seed for every request, the same as in
+    ``play_async``."""
     generations: list[dict[int, tuple[Observation, Generation]]] = [{} for _ in games]
     tokens, generate_seconds = 0, 0.0
-    base = _seed_base() if getattr(engine, "per_request_seeds", False) else None
+    seeded = engine if seeds_per_request(engine) else None
+    base = _seed_base() if seeded is not None else 0
     requests = [count() for _ in games]
 
     def call(g: int, what: str, fn: Any, *args: Any) -> Any:
@@ -105,10 +108,10 @@ def play(games: Sequence[Any], engine: Any) -> Rollout:
     while moves := [(g, player) for g, game in enumerate(games) for player in call(g, "to_act()", game.to_act)]:
         observations = [call(g, f"observe(player={player})", games[g].observe, player) for g, player in moves]
         t0 = time.perf_counter()
-        if base is None:
+        if seeded is None:
             completions = engine.generate(observations)
         else:
-            completions = engine.generate(observations, seeds=[request_seed(base, g, next(requests[g])) for g, _ in moves])
+            completions = seeded.generate(observations, seeds=[request_seed(base, g, next(requests[g])) for g, _ in moves])
         generate_seconds += time.perf_counter() - t0
         for (g, player), obs, gen in zip(moves, observations, completions):
             turn = call(g, f"step(player={player})", games[g].step, player, gen.text)
@@ -118,9 +121,9 @@ def play(games: Sequence[Any], engine: Any) -> Rollout:
     return Rollout(played, tokens, generate_seconds)
 
 
-def play_async(games: Sequence[Any], engine: Any) -> Rollout:
-    """Play all games to the end on an engine with continuous batching (``add_request``,
-    ``finished`` and ``cancel``, e.g. vLLM's): a game's next moves are submitted as soon as its last ones are
+def play_async(games: Sequence[Game], engine: AsyncEngine) -> Rollout:
+    """Play all games to the end on an engine with continuous batching (an ``AsyncEngine``,
+    e.g. vLLM's): a game's next moves are submitted as soon as its last ones are
     parsed, so no game waits for another game's longest completion.
 
     Inside a game the order is ``play``'s: everyone in ``to_act()`` is observed from the same

@@ -173,7 +173,7 @@ def full_parameters(model: Any) -> Iterator[tuple[str, torch.Tensor]]:
     if lora.is_lora(model):
         import contextlib
 
-        def gather(params: list) -> Any:
+        def gather(params: list[torch.nn.Parameter]) -> Any:
             if not sharded:
                 return contextlib.nullcontext()
             import deepspeed

@@ -20,6 +20,7 @@ import torch
 from vzframe import checkpoint, dist
 from vzframe.config import TrainConfig
 from vzframe.train import lora
+from vzframe.train.ds_checkpoint import safe_checkpoint_engine
 from vzframe.train.loss import collate, completion_logprobs, policy_loss, supports_shared_prefix
 from vzframe.types import Sample
 
@@ -111,7 +112,7 @@ class Trainer:
             lr_scheduler=lambda optimizer: torch.optim.lr_scheduler.LambdaLR(optimizer, schedule),
         )
         # Checkpoints are read back weights-only: a run folder is untrusted input.
-        self.engine.checkpoint_engine = checkpoint.safe_checkpoint_engine(self.engine._config)
+        self.engine.checkpoint_engine = safe_checkpoint_engine(self.engine._config)
         # The KL reference: a frozen copy of the start, or with LoRA the policy with its adapters off.
         self.ref = self._reference(model_path) if cfg.kl_coef > 0 and cfg.lora is None else None
         # A shared prefix runs as a forward call of its own before the rows' call: not under

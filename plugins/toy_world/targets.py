@@ -1,0 +1,118 @@
+"""What a toy model is taught, none of it written by a person: caption targets from the image
+source's ``describe``, the moves of the game's teacher in whole games, and the text the toy
+tokenizer learns its merges from (``corpus``).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from typing import Any
+
+from plugins.toy_world.world import ToyWorld
+
+BLANK_CLUE = "My picture is blank."
+THINK_DESCRIBE = "I describe my picture."
+THINK_BLANK = "My picture is blank."
+CAPTION_PROMPT = "Describe the picture."
+CAPTION_PHRASES = 8
+"""Most phrases a caption names (a chart's ``describe`` can list many)."""
+CORPUS_TURNS = 440
+"""Teacher turns (prompts and targets) the tokenizer learns its merges from."""
+BASE_CORPUS = """
+You are player number in a game of who is the spy. Your role: SPY (you have the different picture).
+Your role: NOT SPY. Citizens see the real image; the spy sees a blank image. Give one sentence
+that describes the picture. Blend in. Be accurate without giving the spy too much.
+<think> I see a red circle and a blue square on a grey background. </think>
+<answer> There is a red round object near a blue square. </answer>
+<answer>1</answer> <answer>2</answer> <answer>3</answer> <answer>4</answer> <answer>N/A</answer>
+Clues so far: Player 1: Player 2: Player 3: Player 4: Player 5: Your earlier reasoning (private):
+Vote for the player you think is the spy, or answer N/A when you are unsure.
+red green blue yellow purple cyan brown gray grey orange pink black white
+circle square triangle star cube sphere cylinder small large metal rubber shiny matte
+left right top bottom middle center behind in front of next to above below near far
+the a an of and or is are there one two three four five six seven eight nine ten
+chart bar line pie title axis legend value values data increase decrease highest lowest
+"""
+"""Plain English and the shipped games' vocabulary: the start of every toy tokenizer's corpus
+(the same text as the tiny model's, ``vzframe.models.tiny``, which the shipped model was built
+with; owned here so that the build's source, part of a built model's cache key, holds it)."""
+
+
+def caption(phrases: tuple[str, ...]) -> str:
+    """What a caption target says of a picture ``describe`` lists as ``phrases``: each once, in
+    ``describe``'s order, at most ``CAPTION_PHRASES``. Sources list a fixed order of kinds
+    (``clevr``: by colour, then shape), so the target is a set: the model has to see which
+    things are there, not where (listing left to right taught places before kinds, and slowly).
+
+    >>> caption(("a gray sphere", "a red cube", "a red cube"))
+    'I see a gray sphere and a red cube.'
+    >>> caption(("a bar chart",))
+    'I see a bar chart.'
+    """
+    names = list(dict.fromkeys(phrases))[:CAPTION_PHRASES]
+    return "I see " + (names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]) + "."
+
+
+def caption_examples(world: ToyWorld, seed: int) -> Iterator[tuple[Any, str]]:
+    """Endless (observation, target) pairs on ``CAPTION_PROMPT``: the caption of each picture
+    of the source (seeded ``seed + 10_000``), or, one time in ten, a blank white picture of
+    the same size and "My picture is blank."."""
+    from PIL import Image
+
+    from vzframe.types import ImageItem, Observation
+
+    source = world.source(seed + 10_000)
+    rng, index = random.Random(f"captions:{seed}"), 0
+    messages = ({"role": "user", "content": [{"type": "image"}, {"type": "text", "text": CAPTION_PROMPT}]},)
+    while True:
+        item = source.get(index)
+        index += 1
+        if rng.random() < 0.1:
+            item = ImageItem("blank", Image.new("RGB", item.image.size, "#ffffff"), {"blank": True})
+            target = f"<think>{THINK_BLANK}</think><answer>{BLANK_CLUE}</answer>"
+        elif phrases := tuple(source.describe(item)):
+            target = f"<think>{THINK_DESCRIBE}</think><answer>{caption(phrases)}</answer>"
+        else:
+            continue  # nothing to say of this picture
+        yield Observation(1, "player", "clue", messages, (item,)), target
+
+
+def teacher_games(world: ToyWorld, seed: int, *, clue_share: float = 1.0, clue_stage: str = "clue") -> Iterator[tuple[Any, str]]:
+    """Endless (observation, target) pairs from whole games played by the game's teacher in
+    every seat, on the source's pictures seeded ``seed``. Each tick is played as a run plays
+    it: every mover observes the same state, then the moves are stepped in order. Every turn
+    is yielded except turns of stage ``clue_stage``, each kept with probability ``clue_share``
+    (all are played)."""
+    from vzframe.rollout.play import ImageCursor
+
+    source = world.source(seed)
+    facts, teacher = world.facts(source), world.teacher
+    cursor = ImageCursor(source, rank=0, world=1)
+    rng = random.Random(f"teacher:{seed}")
+    while True:
+        game = world.game_cls(world.game_config, seed=rng.randrange(2**31), images=cursor.draw)
+        while acting := game.to_act():
+            observations = [game.observe(player) for player in acting]
+            targets = [teacher.act(game, player, facts, rng) for player in acting]
+            for player, obs, target in zip(acting, observations, targets):
+                if obs.stage != clue_stage or rng.random() < clue_share:
+                    yield obs, target
+                game.step(player, target)
+
+
+def corpus(world: ToyWorld, seed: int, turns: int = CORPUS_TURNS) -> str:
+    """Text the toy tokenizer learns its merges from: ``BASE_CORPUS``, the caption prompt and
+    a few captions, and the prompts and targets of ``turns`` teacher turns (so the game's own
+    phrases are few tokens)."""
+    texts = [BASE_CORPUS, CAPTION_PROMPT, BLANK_CLUE, THINK_DESCRIBE]
+    captions = caption_examples(world, seed + 20_000)
+    texts += [next(captions)[1] for _ in range(40)]
+    pairs = teacher_games(world, seed + 20_000)
+    for _ in range(turns):
+        obs, target = next(pairs)
+        for message in obs.messages:
+            content = message["content"]
+            texts += [content] if isinstance(content, str) else [p["text"] for p in content if p.get("type") == "text"]
+        texts.append(target)
+    return "\n".join(texts)
