@@ -262,3 +262,14 @@ def test_register_commands_adds_model_subcommands(capsys):
     assert main(["model", "list"]) == 0
     out = capsys.readouterr().out
     assert "tiny " in out and "toy-world " in out and "images=clevr_toy" in out
+
+
+def test_a_run_names_what_a_game_lacks_before_reading_it():
+    """A game without ``Config`` and ``phases`` is one plugin error naming both, not an
+    AttributeError from the first line that reads them."""
+    from vzframe.config import load_config
+    from vzframe.runtime import resolve
+
+    config = load_config(None, ["model=tiny"], ["tests.fixtures.half_game", "schedulers.hysteresis"])
+    with pytest.raises(PluginError, match=r"Game 'half'.* lacks Config, phases, observe, step, episode of the Game protocol"):
+        resolve(config)

@@ -77,6 +77,11 @@ def resolve(config: RunConfig) -> Setup:
     if choice.note and dist.rank() == 0:
         print(f"note: {choice.note}", file=sys.stderr)
     source_cls: type[ImageSource] = registry.image_sources[choice.images]
+    if missing := missing_members(game_cls, Game):  # before any of it is read
+        raise PluginError(f"{game_label(game_cls)} lacks {', '.join(missing)} of the Game protocol (docs/plugins.md).")
+    for what, cls in ((f"Scheduler {scheduler_name!r}", scheduler_cls), (f"Image source {choice.images!r}", source_cls)):
+        if not (isinstance(getattr(cls, "Config", None), type) and issubclass(cls.Config, BaseModel)):
+            raise PluginError(f"{what} ({cls.__module__}.{cls.__qualname__}) lacks Config, the pydantic model of its settings (docs/plugins.md).")
 
     game_config = validate(game_cls.Config, config.game, "game.")
     scheduler_config = validate(scheduler_cls.Config, config.scheduler, "scheduler.")
@@ -101,7 +106,6 @@ def resolve(config: RunConfig) -> Setup:
         }
     )
     for what, obj, protocol in [
-        (game_label(game_cls), game_cls, Game),
         (f"Scheduler {scheduler_name!r}", scheduler, PhaseScheduler),
         (f"Image source {choice.images!r}", image_source, ImageSource),
         *[(f"Reward function {fn.name!r}", fn, RewardFn) for fns in reward_fns.values() for fn in fns],
@@ -233,13 +237,11 @@ def _train(setup: Setup, out: Path, *, display: bool, resume: bool) -> Path:
 
             # 4. Train the active phase's turns (marked ``trained`` in the episodes).
             episodes = [mark_trained(ep, phases[phase].stage) for ep in episodes]
-            # A turn that no reward function scored has advantage None, which the trainer cannot
-            # take (reward functions may leave turns of their stage unscored): not typed away here.
             samples = [
-                Sample(obs, gen.token_ids, turn.advantage, e, turn.index, prompt=gen.prompt)  # type: ignore[arg-type]
+                Sample(obs, gen.token_ids, turn.advantage, e, turn.index, prompt=gen.prompt)
                 for e, (ep, played) in enumerate(zip(episodes, rollout.games))
                 for turn in ep.turns
-                if turn.trained
+                if turn.trained and turn.advantage is not None  # trained implies scored: for the type checker
                 for obs, gen in [played.generations[turn.index]]
             ]
             t0 = time.perf_counter()
@@ -362,8 +364,17 @@ def _load_processor(auto_processor: Any, model_path: str) -> Any:
 
 
 def mark_trained(episode: Episode, stage: str) -> Episode:
-    """The episode with ``trained`` set on the turns of ``stage``: those the step trains on."""
-    return dataclasses.replace(episode, turns=tuple(dataclasses.replace(t, trained=t.stage == stage) for t in episode.turns))
+    """The episode with ``trained`` set on the turns the step trains on: the turns of ``stage``
+    that a reward function scored (a turn it left unscored has no advantage, so no gradient).
+
+    >>> from vzframe.types import Action, Turn
+    >>> turn = lambda i, stage, adv: Turn(i, 1, "r", stage, "", (), "", Action("clue", "x"), advantage=adv)
+    >>> ep = Episode("g", 0, ("r",), (turn(0, "clue", 0.5), turn(1, "clue", None), turn(2, "decision", 1.0)))
+    >>> [t.trained for t in mark_trained(ep, "clue").turns]
+    [True, False, False]
+    """
+    turns = tuple(dataclasses.replace(t, trained=t.stage == stage and t.advantage is not None) for t in episode.turns)
+    return dataclasses.replace(episode, turns=turns)
 
 
 def step_metrics(setup: Setup, episodes: list[Episode], role_means: dict[str, float], baselines: RoleBaselines) -> dict[str, float]:

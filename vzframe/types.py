@@ -92,7 +92,8 @@ class Turn:
     reward: float | None = None
     advantage: float | None = None
     trained: bool = False
-    """Whether the step trained on this turn (its stage is the active phase's)."""
+    """Whether the step trained on this turn (its stage is the active phase's, and a reward
+    function scored it)."""
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Turn:
