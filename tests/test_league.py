@@ -70,6 +70,12 @@ class Outcomes:
         return self.answer
 
 
+class Bare:
+    """A game that declares no ``outcome``: the hooks answer."""
+
+    name = "spy"
+
+
 def plugin_manager(*answers):
     pm = pluggy.PluginManager("vzframe")
     pm.add_hookspecs(hookspecs)
@@ -81,7 +87,7 @@ def plugin_manager(*answers):
 @pytest.mark.parametrize(
     ("answers", "message"),
     [
-        ((), "needs a `game_outcome` hook"),
+        ((), "needs an `outcome` staticmethod"),
         (({"spy": 1.0, "citizen": 0.0}, {"spy": 0.0, "citizen": 1.0}), "2 plugins report"),
         (({"spy": 1.0},), "must map each role"),
         (({"spy": 2.0, "citizen": 0.0},), "must map each role"),
@@ -92,12 +98,12 @@ def plugin_manager(*answers):
 )
 def test_a_game_without_a_clear_outcome_is_refused_with_what_to_do(answers, message):
     with pytest.raises(ConfigError, match=message):
-        outcome(plugin_manager(*answers), Episode("spy", 0, (), ()), ROLES)
+        outcome(Bare, plugin_manager(*answers), Episode("spy", 0, (), ()), ROLES)
 
 
 def test_an_outcome_keeps_the_roles_that_play():
     pm = plugin_manager({"spy": 0.0, "citizen": 1.0, "judge": 1.0})
-    assert outcome(pm, Episode("spy", 0, (), ()), ROLES) == {"spy": 0.0, "citizen": 1.0}
+    assert outcome(Bare, pm, Episode("spy", 0, (), ()), ROLES) == {"spy": 0.0, "citizen": 1.0}
 
 
 @pytest.mark.slow

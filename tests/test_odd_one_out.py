@@ -20,6 +20,7 @@ from pydantic import ValidationError
 import games.odd_one_out
 from games.odd_one_out import OddOneOutConfig, OddOneOutGame, game, prompts, rewards
 from games.odd_one_out.rewards import REWARD_FNS, ClueReward, VoteReward, clue_rewards, vote_reward
+from vzframe.gamespec import metrics_of, outcome_of, reward_fns_of
 from vzframe.plugins import build_registry, make_plugin_manager
 from vzframe.testing import check_game
 from vzframe.types import Action, Episode, ImageItem
@@ -244,20 +245,21 @@ def test_game_outcome_the_common_players_win_when_the_odd_one_is_found():
     found, unsure = make(7), make(8)
     play(found, votes=lambda odd, p: f"<answer>{odd}</answer>")
     play(unsure)
-    assert [r for r in pm.hook.game_outcome(episode=found.episode()) if r] == [{"odd": 0.0, "common": 1.0}]
-    assert [r for r in pm.hook.game_outcome(episode=unsure.episode()) if r] == [{"odd": 1.0, "common": 0.0}]
+    game_cls = build_registry(pm).games["odd_one_out"]
+    assert outcome_of(game_cls, pm, found.episode()) == [{"odd": 0.0, "common": 1.0}]
+    assert outcome_of(game_cls, pm, unsure.episode()) == [{"odd": 1.0, "common": 0.0}]
 
 
 def test_register_games_and_collect_metrics_hooks():
     registry = build_registry(make_plugin_manager(["games.odd_one_out"]))
     assert registry.games == {"odd_one_out": OddOneOutGame}
-    assert {"odd.vote", "odd.clue"} <= set(registry.reward_fns)
+    assert set(reward_fns_of(OddOneOutGame, registry.reward_fns)) == {"odd.vote", "odd.clue"}  # the game's own
     assert {"decision", "clue"} == set(OddOneOutGame.phases)
     assert OddOneOutGame.phases["decision"].advantage == "group" and OddOneOutGame.phases["clue"].advantage == "role"
     pm = make_plugin_manager(["games.odd_one_out"])
     g = make(9)
     play(g)
-    assert pm.hook.collect_metrics(episodes=[g.episode()])[0]["na"] == 1.0
+    assert metrics_of(OddOneOutGame, pm, [g.episode()])["na"] == 1.0
 
 
 # ---- end to end: every scheduler runs the game ------------------------------------------

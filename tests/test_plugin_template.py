@@ -46,8 +46,9 @@ def test_vzframe_plugins_lists_the_installed_template(installed, tmp_path):
     result = run("-m", "vzframe.cli", "plugins", cwd=tmp_path)  # not the checkout: found as an entry point
     assert result.returncode == 0, result.stderr[-2000:]
     (row,) = [line for line in result.stdout.splitlines() if NAME in line]
-    for word in ("0.1.0", "vzframe_describe_pick", "register_games", "register_reward_fns", "collect_metrics"):
+    for word in ("0.1.0", "vzframe_describe_pick", "register_games", "register_probes"):
         assert word in row
+    assert "register_reward_fns" not in row and "collect_metrics" not in row  # on the game class now
 
 
 def test_vzframe_run_finds_the_template_by_name(installed, tiny_model_dir, tmp_path):

@@ -107,9 +107,9 @@ def test_register_schedulers_duplicate_name_is_refused():
 
 
 def test_register_reward_fns_and_image_sources_by_name():
-    registry = build_registry(make_plugin_manager(["games.spy"]))
-    assert {"spy.vote", "spy.clue"} <= set(registry.reward_fns)
-    assert registry.reward_fns["spy.vote"].stage == "decision"
+    registry = build_registry(make_plugin_manager(["tests.fixtures.length_reward"]))  # reward fns for another's game
+    assert {"test.short_votes", "spy.clue"} <= set(registry.reward_fns)
+    assert registry.reward_fns["test.short_votes"].stage == "decision"
     assert registry.owners[("image_sources", "shapes")] == "plugins.shapes"
 
 

@@ -22,9 +22,12 @@ EXTRAS = [n for n in GameExtras.__annotations__]
 
 
 def test_optional_members_are_declared_with_their_defaults():
-    assert EXTRAS == ["default_model", "default_images", "teacher", "example_completions"]
+    assert EXTRAS == [
+        "default_model", "default_images", "teacher", "example_completions", "reward_fns", "collect_metrics", "outcome",
+    ]  # fmt: skip
     assert set(OPTIONAL) == {*EXTRAS, "min_steps"}
-    assert all(OPTIONAL[n] is None for n in EXTRAS) and OPTIONAL["min_steps"] == 1
+    assert all(OPTIONAL[n] is None for n in EXTRAS if n != "reward_fns") and OPTIONAL["reward_fns"] == ()
+    assert OPTIONAL["min_steps"] == 1
     assert "min_steps" in (PhaseScheduler.__doc__ or "")
     get_type_hints(GameExtras)  # every annotation names something that exists
 
@@ -33,7 +36,7 @@ def test_optional_reads_a_member_or_its_default():
     class Bare:
         name = "bare"
 
-    assert [optional(Bare, n) for n in EXTRAS] == [None] * 4 and optional(Bare, "min_steps") == 1
+    assert [optional(Bare, n) for n in EXTRAS] == [None] * 4 + [(), None, None] and optional(Bare, "min_steps") == 1
     assert optional(SpyGame, "default_model") == "toy-world" and optional(SpyGame, "teacher") is SpyGame.teacher
     with pytest.raises(KeyError, match="not an optional protocol member"):
         optional(Bare, "name")  # type: ignore[call-overload]

@@ -17,6 +17,7 @@ from games.clue_vote import TRUNCATED
 from games.spy import SpyConfig, SpyGame, game, prompts, rewards
 from games.spy.rewards import ClueReward, FormatReward, VoteReward, clue_rewards, vote_reward
 from vzframe import hookspecs
+from vzframe.gamespec import metrics_of, reward_fns_of
 from vzframe.plugins import build_registry
 from vzframe.testing import check_game
 from vzframe.types import Action, Episode, ImageItem, Turn
@@ -332,10 +333,7 @@ def test_spy_not_caught_on_tie():
 
 
 def test_game_outcome_citizens_win_when_the_spy_is_caught_and_the_spy_on_a_tie():
-    """The ``game_outcome`` hook (what ``vzframe league`` rates from) agrees with ``spy_caught``."""
-    pm = pluggy.PluginManager("vzframe")
-    pm.add_hookspecs(hookspecs)
-    pm.register(games.spy, name="games.spy")
+    """``SpyGame.outcome`` (what ``vzframe league`` rates from) agrees with ``spy_caught``."""
     _, caught = scripted_episode(lambda spy, voters: {p: f"<answer>{spy}</answer>" for p in voters})
 
     def tied(spy, voters):
@@ -343,9 +341,9 @@ def test_game_outcome_citizens_win_when_the_spy_is_caught_and_the_spy_on_a_tie()
         return {a: f"<answer>{b}</answer>", b: f"<answer>{spy}</answer>", c: "<answer>N/A</answer>"}
 
     _, tie = scripted_episode(tied)
-    assert pm.hook.game_outcome(episode=caught) == [{"spy": 0.0, "citizen": 1.0, "judge": 1.0}]
-    assert pm.hook.game_outcome(episode=tie) == [{"spy": 1.0, "citizen": 0.0, "judge": 0.0}]
-    assert pm.hook.game_outcome(episode=Episode("other", 0, (), ())) == []  # None: not this plugin's game
+    assert SpyGame.outcome(caught) == {"spy": 0.0, "citizen": 1.0, "judge": 1.0}
+    assert SpyGame.outcome(tie) == {"spy": 1.0, "citizen": 0.0, "judge": 0.0}
+    assert SpyGame.outcome(Episode("other", 0, (), ())) is None  # not this game's episode
 
 
 def test_hooks_register_and_collect():
@@ -354,12 +352,14 @@ def test_hooks_register_and_collect():
     pm.register(games.spy, name="games.spy")
     registry = build_registry(pm)
     assert registry.games == {"spy": SpyGame}
-    assert set(registry.reward_fns) == {"spy.vote", "spy.clue", "spy.format"}
+    assert registry.reward_fns == {}  # the game declares its own
+    assert set(reward_fns_of(SpyGame, registry.reward_fns)) == {"spy.vote", "spy.clue"}
+    assert {fn.name for fn in SpyGame.reward_fns} == {"spy.vote", "spy.clue", "spy.format"}
     assert set(SpyGame.phases) == {"decision", "clue"} and next(iter(SpyGame.phases)) == "decision"
     _, ep = scripted_episode(lambda spy, voters: {p: "<answer>N/A</answer>" for p in voters})
-    (result,) = pm.hook.collect_metrics(episodes=[ep])
+    result = metrics_of(SpyGame, pm, [ep])
     assert result["na"] == 1.0 and set(result) == {"acc", "na", "invalid", "spy_caught", "clue_valid"}
-    assert pm.hook.collect_metrics(episodes=[]) == []
+    assert pm.hook.collect_metrics(episodes=[ep]) == []  # no hook: nothing to broadcast
 
 
 def test_turn_records_prompt_and_images():

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -291,6 +292,14 @@ def _plugin_commands(subparsers: Subparsers, model_subparsers: Subparsers,
     pm.hook.register_commands(subparsers=subparsers, model_subparsers=model_subparsers)
 
 
+def show_deprecations() -> None:
+    """Show each ``DeprecationWarning`` that vzframe raises for a plugin (one in the 0.1 shape,
+    ``vzframe.gamespec``) once: Python hides them outside ``__main__``, yet the person running
+    ``vzframe run`` is the one who can update the plugin. ``-W``/``PYTHONWARNINGS`` take precedence."""
+    if not sys.warnoptions:
+        warnings.filterwarnings("default", category=DeprecationWarning, module=r"(vzframe|plugins|games)(\.|$)")
+
+
 def main(argv: list[str] | None = None, *, plugins: list[str] | None = None) -> int:
     from vzframe import dist
 
@@ -298,20 +307,22 @@ def main(argv: list[str] | None = None, *, plugins: list[str] | None = None) -> 
     from vzframe.checkpoint import CheckpointError
     from vzframe.plugins import PluginError
 
-    parser = build_parser(plugins)
-    args, extra = parser.parse_known_args(argv)
-    # `run A B --quiet k=v`: argparse stops collecting positionals at the first option.
-    positional = getattr(args, "items", None)
-    if positional is not None and not any(e.startswith("-") for e in extra):
-        positional.extend(extra)
-    elif extra:
-        parser.error(f"unrecognized arguments: {' '.join(extra)}")
-    try:
-        code: int = args.func(args)
-        return code
-    except (ConfigError, PluginError, CheckpointError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    with warnings.catch_warnings():  # restored on return: main() may be called in-process
+        show_deprecations()
+        parser = build_parser(plugins)
+        args, extra = parser.parse_known_args(argv)
+        # `run A B --quiet k=v`: argparse stops collecting positionals at the first option.
+        positional = getattr(args, "items", None)
+        if positional is not None and not any(e.startswith("-") for e in extra):
+            positional.extend(extra)
+        elif extra:
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        try:
+            code: int = args.func(args)
+            return code
+        except (ConfigError, PluginError, CheckpointError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
 
 
 if __name__ == "__main__":

@@ -95,7 +95,7 @@ def evaluate(
     base = HFEngine(load_model(base_path, bf16=False).eval(), processor, config.rollout)
     trained = HFEngine(load_model(str(ckpt.path / "model"), bf16=False).eval(), processor, config.rollout)
 
-    measure = functools.partial(game_metrics, setup.pm)
+    measure = functools.partial(game_metrics, setup.game_cls, setup.pm)
 
     def play_games(engines: dict[str, Any]) -> list[Any]:
         return play_matchup(setup, engines, base, games=games, seed=seed)
@@ -219,17 +219,11 @@ def cached_games(cache: Path, key: dict[str, Any], play_them: Callable[[], list[
         return episodes
 
 
-def game_metrics(pm: Any, episodes: Sequence[Any]) -> dict[str, float]:
-    """What the loaded plugins' ``collect_metrics`` report on ``episodes``."""
-    from vzframe.plugins import PluginError, call_each, check_metrics
+def game_metrics(game_cls: type, pm: Any, episodes: Sequence[Any]) -> dict[str, float]:
+    """What the game's ``collect_metrics`` (and the loaded plugins' hooks) report on ``episodes``."""
+    from vzframe.gamespec import metrics_of
 
-    merged: dict[str, float] = {}
-    for plugin, result in call_each(pm, "collect_metrics", episodes=list(episodes)):
-        for key, value in check_metrics(plugin, result).items():
-            if key in merged:
-                raise PluginError(f"Two plugins report the metric {key!r} (the second is {plugin!r}); rename one.")
-            merged[key] = value
-    return merged
+    return metrics_of(game_cls, pm, episodes)
 
 
 def jackknife_se(measure: Callable[[Sequence[Any]], dict[str, float]], episodes: Sequence[Any]) -> dict[str, float]:

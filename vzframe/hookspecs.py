@@ -36,7 +36,9 @@ def register_schedulers(register: Callable[[type[PhaseScheduler]], None]) -> Non
 
 @hookspec
 def register_reward_fns(register: Callable[[RewardFn], None]) -> None:
-    """Register reward functions: ``register(fn)``, named by ``fn.name``."""
+    """Register reward functions: ``register(fn)``, named by ``fn.name``. A game declares its own
+    as ``reward_fns`` on its class; this hook is for reward functions of another plugin's game
+    (a game's own module using it is deprecated until 0.3)."""
 
 
 @hookspec
@@ -85,11 +87,15 @@ def on_phase_change(step: int, old: str, new: str) -> None:
 
 @hookspec
 def collect_metrics(episodes: Sequence[Episode]) -> dict[str, float] | None:
-    """Return metrics of this step's episodes (e.g. ``acc``, ``na``); results are merged."""
+    """Return metrics of this step's episodes (e.g. ``acc``, ``na``); results are merged with the
+    game's own ``collect_metrics`` staticmethod. This hook is for measuring another plugin's game,
+    or every game (a game's own module using it is deprecated until 0.3)."""
 
 
 @hookspec
 def game_outcome(episode: Episode) -> dict[str, float] | None:
     """Who won one finished game of your game: each role's result in [0, 1] (1 won, 0 lost,
     0.5 a draw), e.g. ``{"spy": 0.0, "citizen": 1.0}``; None for another plugin's game.
-    ``vzframe league`` rates models from it."""
+    ``vzframe league`` rates models from it. A game declares its own as an ``outcome``
+    staticmethod; this hook is for judging another plugin's game (a game's own module using it
+    is deprecated until 0.3)."""

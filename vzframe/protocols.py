@@ -44,7 +44,8 @@ class Game(Protocol):
     each its ``observe(player)`` to the model, and feeds the completion to ``step``.
 
     A game may also have the optional members of ``GameExtras`` (``default_model``,
-    ``default_images``, ``teacher``, ``example_completions``); read them with ``optional``.
+    ``default_images``, ``teacher``, ``example_completions``, ``reward_fns``,
+    ``collect_metrics``, ``outcome``); read them with ``optional``.
     """
 
     name: ClassVar[str]
@@ -52,7 +53,7 @@ class Game(Protocol):
     roles: ClassVar[tuple[Role, ...]]
     phases: ClassVar[Mapping[str, PhaseSpec]]
     metrics: ClassVar[Mapping[str, Metric]]
-    """What the game's ``collect_metrics`` hook reports; a scheduler's ``requires`` is checked
+    """What the game's ``collect_metrics`` reports; a scheduler's ``requires`` is checked
     against it before a run starts."""
 
     def __init__(self, config: BaseModel, *, seed: int, images: ImageDraw) -> None: ...
@@ -86,10 +87,21 @@ class GameExtras(Protocol):
     example_completions: ClassVar[Callable[[Observation], Sequence[str]] | None]
     """Well-formed completions for an observation (a ``staticmethod``): ``check_game``'s
     scripted policy; without it, it plays adversarial strings only."""
+    reward_fns: ClassVar[tuple[RewardFn, ...]]
+    """The game's own reward functions, named by its ``phases`` (absent: ``()``, and the
+    registered ones, ``register_reward_fns``, are used; read through ``vzframe.gamespec``)."""
+    collect_metrics: ClassVar[Callable[[Sequence[Episode]], dict[str, float] | None] | None]
+    """The game's metrics of its episodes (a ``staticmethod``): every name of ``metrics``."""
+    outcome: ClassVar[Callable[[Episode], dict[str, float] | None] | None]
+    """Each role's result in [0, 1] in one episode (a ``staticmethod``): what ``vzframe league``
+    rates from."""
 
 
 OPTIONAL: Mapping[str, object] = MappingProxyType(
-    {"default_model": None, "default_images": None, "teacher": None, "example_completions": None, "min_steps": 1}
+    {
+        "default_model": None, "default_images": None, "teacher": None, "example_completions": None,
+        "reward_fns": (), "collect_metrics": None, "outcome": None, "min_steps": 1,
+    }
 )
 """Every optional protocol member the runtime and the kits read, with what its absence means:
 ``GameExtras``' members and ``PhaseScheduler.min_steps``."""
@@ -101,6 +113,12 @@ def optional(obj: object, name: Literal["default_model", "default_images"]) -> s
 def optional(obj: object, name: Literal["teacher"]) -> Teacher | None: ...
 @overload
 def optional(obj: object, name: Literal["example_completions"]) -> Callable[[Observation], Sequence[str]] | None: ...
+@overload
+def optional(obj: object, name: Literal["reward_fns"]) -> tuple[RewardFn, ...]: ...
+@overload
+def optional(obj: object, name: Literal["collect_metrics"]) -> Callable[[Sequence[Episode]], dict[str, float] | None] | None: ...
+@overload
+def optional(obj: object, name: Literal["outcome"]) -> Callable[[Episode], dict[str, float] | None] | None: ...
 @overload
 def optional(obj: object, name: Literal["min_steps"]) -> int: ...
 def optional(obj: object, name: str) -> object:
@@ -114,7 +132,7 @@ def optional(obj: object, name: str) -> object:
     >>> optional(Bare, "name")
     Traceback (most recent call last):
     ...
-    KeyError: "'name' is not an optional protocol member; those are default_model, default_images, teacher, example_completions, min_steps"
+    KeyError: "'name' is not an optional protocol member; those are default_model, default_images, teacher, example_completions, reward_fns, collect_metrics, outcome, min_steps"
     """
     if name not in OPTIONAL:
         raise KeyError(f"{name!r} is not an optional protocol member; those are {', '.join(OPTIONAL)}")

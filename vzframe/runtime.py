@@ -22,13 +22,13 @@ from vzframe import checkpoint, dist, rundir
 from vzframe.advantages import RoleBaselines, estimate_advantages, score
 from vzframe.config import ConfigError, RunConfig, validate
 from vzframe.display import RunDisplay
+from vzframe.gamespec import metrics_of, reward_fns_of
 from vzframe.models import ModelSpec, choose, model_dir
 from vzframe.plugins import (
     PluginError,
     Registry,
     build_registry,
     call_each,
-    check_metrics,
     game_label,
     make_plugin_manager,
     plugin_versions,
@@ -89,12 +89,16 @@ def resolve(config: RunConfig) -> Setup:
     check_contract(game_name, game_cls, scheduler_name, scheduler)
     source_config = validate(source_cls.Config, config.image_source, "image_source.")
     image_source = construct(f"Image source {choice.images!r}", source_cls, source_config, seed=config.seed)
+    by_name = reward_fns_of(game_cls, registry.reward_fns)
     reward_fns = {}
     for phase, spec in game_cls.phases.items():
-        missing = [n for n in spec.rewards if n not in registry.reward_fns]
+        missing = [n for n in spec.rewards if n not in by_name]
         if missing:
-            raise PluginError(f"Game {game_name!r} phase {phase!r} needs reward functions {missing}, which no loaded plugin registers.")
-        reward_fns[phase] = [registry.reward_fns[n] for n in spec.rewards]
+            raise PluginError(
+                f"Game {game_name!r} phase {phase!r} needs reward functions {missing}, which neither the game's "
+                "reward_fns nor a loaded plugin gives."
+            )
+        reward_fns[phase] = [by_name[n] for n in spec.rewards]
 
     resolved = config.model_copy(
         update={
@@ -379,16 +383,10 @@ def mark_trained(episode: Episode, stage: str) -> Episode:
 
 def step_metrics(setup: Setup, episodes: list[Episode], role_means: dict[str, float], baselines: RoleBaselines) -> dict[str, float]:
     """Game metrics from ``collect_metrics`` (averaged over ranks), rewards and baselines per role."""
-    merged: dict[str, float] = {}
-    owners: dict[str, str] = {}
-    for plugin, result in call_each(setup.pm, "collect_metrics", episodes=episodes):
-        for key, value in check_metrics(plugin, result).items():
-            if key in owners:
-                raise PluginError(f"Plugins {owners[key]!r} and {plugin!r} both report the metric {key!r}; rename one.")
-            owners[key], merged[key] = plugin, value
+    merged = metrics_of(setup.game_cls, setup.pm, episodes)
     missing = [m for m in setup.game_cls.metrics if m not in merged]
     if missing:
-        raise PluginError(f"{game_label(setup.game_cls)} declares metrics {missing} that no collect_metrics hook returned.")
+        raise PluginError(f"{game_label(setup.game_cls)} declares metrics {missing} that its collect_metrics did not return.")
     world = dist.world_size()
     metrics = {k: v / world for k, v in dist.all_reduce_sum(merged).items()}
     for role in sorted(set(role_means) | set(baselines.values)):  # roles scored against a baseline

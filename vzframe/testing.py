@@ -55,6 +55,7 @@ from vzframe._score_kit import (
     _find_collect_metrics,
 )
 from vzframe._teacher_kit import TaughtMove, _call, _check_teacher, _excerpt, play_teacher
+from vzframe.gamespec import own_hooks, reward_fns_of, warn_old_shape
 from vzframe.protocols import Game, ImageDraw, ImageSource, optional
 from vzframe.types import Action, Episode, ImageItem, Metric, Observation, PhaseSpec, Turn
 
@@ -141,9 +142,10 @@ def check_game(
     rectangles), or ``images`` may be an image source (``image_source("clevr")``): the episode
     of seed ``s`` then draws its pictures from index ``s * PICTURES_PER_EPISODE`` on.
     ``reward_fns`` maps names to reward functions to check on every episode (the zero-sum
-    and group checks need them). ``collect_metrics`` is the game's hook; by default the
-    one defined in the game's module or a package above it (``games.spy.collect_metrics``
-    for ``games.spy.game.SpyGame``), searched for the game's base classes too.
+    and group checks need them); by default the game's own ``reward_fns``. ``collect_metrics``
+    measures episodes; by default the game's own ``collect_metrics``, else (a plugin in the 0.1
+    shape, with a ``DeprecationWarning``) the hook defined in the game's module or a package
+    above it, searched for the game's base classes too.
 
     A game's ``teacher`` plays ``teacher_episodes`` more games (twice each, seeds from
     ``seed``) on ``images`` if that is an image source that can ``describe``, else on
@@ -153,7 +155,12 @@ def check_game(
     cfg = _make_config(game_cls, config)
     describing = images if isinstance(images, ImageSource) and callable(getattr(images, "describe", None)) else None
     images = _source_stream(images) if isinstance(images, ImageSource) else images or _image_stream
-    collect = collect_metrics or _find_collect_metrics(game_cls)
+    warn_old_shape(game_cls)
+    hooked = own_hooks(game_cls)  # a plugin in the 0.1 shape: its hooks, not what a base class declares
+    if reward_fns is None and optional(game_cls, "reward_fns") and "register_reward_fns" not in hooked:
+        reward_fns = reward_fns_of(game_cls, {})
+    own_metrics = None if "collect_metrics" in hooked else optional(game_cls, "collect_metrics")
+    collect = collect_metrics or own_metrics or _find_collect_metrics(game_cls)
     _check_phase_rewards(game_cls, reward_fns)
     turns_by_stage: Counter[str] = Counter()
     invalid_by_stage: Counter[str] = Counter()

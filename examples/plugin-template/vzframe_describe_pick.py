@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from vzframe.hookspecs import hookimpl
 from vzframe.parsing import extract_answer, normalize_answer, parse_choice, parse_clue, public_text
 from vzframe.probes import Ask, GeneratedProbe
-from vzframe.protocols import Facts, ImageDraw
+from vzframe.protocols import Facts, ImageDraw, RewardFn
 from vzframe.types import Action, Episode, Metric, Observation, PhaseSpec, Turn
 
 
@@ -88,6 +88,34 @@ class PickTeacher:
         return answer is not None and stated(answer) in {p.lower() for p in facts.describe(target)}
 
 
+def guess_reward(action: Action, target: int) -> float:
+    """+1 for the target, -0.5 for N/A, -1 otherwise.
+
+    >>> [guess_reward(a, 2) for a in (Action("vote", 2), Action("na"), Action("vote", 1), Action("invalid"))]
+    [1.0, -0.5, -1.0, -1.0]
+    """
+    if action.kind == "na":
+        return -0.5
+    return 1.0 if action == Action("vote", target) else -1.0
+
+
+class GuessReward:
+    name: ClassVar[str] = "pick.guess"
+    stage: ClassVar[str] = "decision"
+
+    def __call__(self, episode: Episode, config: Config) -> dict[int, float]:
+        return {t.index: guess_reward(t.action, episode.info["target"]) for t in episode.turns_of("decision")}
+
+
+class ClueReward:
+    name: ClassVar[str] = "pick.clue"
+    stage: ClassVar[str] = "clue"
+
+    def __call__(self, episode: Episode, config: Config) -> dict[int, float]:
+        right = any(t.action == Action("vote", episode.info["target"]) for t in episode.turns_of("decision"))
+        return {t.index: float(right) for t in episode.turns_of("clue")}
+
+
 class DescribePickGame:
     """Player 1 describes the target picture; player 2 picks it among ``candidates``."""
 
@@ -102,6 +130,8 @@ class DescribePickGame:
     }
     # What collect_metrics reports: checked against what the scheduler needs before a run.
     metrics: ClassVar[dict[str, Metric]] = {"acc": Metric("pick accuracy", headline=True), "na": Metric("N/A rate")}
+    # The reward functions its phases name.
+    reward_fns: ClassVar[tuple[RewardFn, ...]] = (GuessReward(), ClueReward())
     # Optional: a scripted player, for `vzframe model build-toy` and check_game.
     teacher: ClassVar[PickTeacher] = PickTeacher()
 
@@ -151,33 +181,15 @@ class DescribePickGame:
             return ["<think>What stands out?</think><answer>Two red circles on grey.</answer>"]
         return [f"<answer>{k}</answer>" for k in range(1, len(observation.images) + 1)] + ["<answer>N/A</answer>"]
 
-
-def guess_reward(action: Action, target: int) -> float:
-    """+1 for the target, -0.5 for N/A, -1 otherwise.
-
-    >>> [guess_reward(a, 2) for a in (Action("vote", 2), Action("na"), Action("vote", 1), Action("invalid"))]
-    [1.0, -0.5, -1.0, -1.0]
-    """
-    if action.kind == "na":
-        return -0.5
-    return 1.0 if action == Action("vote", target) else -1.0
-
-
-class GuessReward:
-    name: ClassVar[str] = "pick.guess"
-    stage: ClassVar[str] = "decision"
-
-    def __call__(self, episode: Episode, config: Config) -> dict[int, float]:
-        return {t.index: guess_reward(t.action, episode.info["target"]) for t in episode.turns_of("decision")}
-
-
-class ClueReward:
-    name: ClassVar[str] = "pick.clue"
-    stage: ClassVar[str] = "clue"
-
-    def __call__(self, episode: Episode, config: Config) -> dict[int, float]:
-        right = any(t.action == Action("vote", episode.info["target"]) for t in episode.turns_of("decision"))
-        return {t.index: float(right) for t in episode.turns_of("clue")}
+    @staticmethod
+    def collect_metrics(episodes: Iterable[Episode]) -> dict[str, float] | None:
+        picks = [(t.action, e.info["target"]) for e in episodes if e.game == "describe_pick" for t in e.turns_of("decision")]
+        if not picks:
+            return None
+        return {
+            "acc": sum(a == Action("vote", target) for a, target in picks) / len(picks),
+            "na": sum(a.kind == "na" for a, _ in picks) / len(picks),
+        }
 
 
 class ShowsProbe(GeneratedProbe):
@@ -209,20 +221,3 @@ def register_games(register) -> None:
 @hookimpl
 def register_probes(register) -> None:
     register(ShowsProbe())
-
-
-@hookimpl
-def register_reward_fns(register) -> None:
-    register(GuessReward())
-    register(ClueReward())
-
-
-@hookimpl
-def collect_metrics(episodes: Iterable[Episode]) -> dict[str, float] | None:
-    picks = [(t.action, e.info["target"]) for e in episodes if e.game == "describe_pick" for t in e.turns_of("decision")]
-    if not picks:
-        return None
-    return {
-        "acc": sum(a == Action("vote", target) for a, target in picks) / len(picks),
-        "na": sum(a.kind == "na" for a, _ in picks) / len(picks),
-    }

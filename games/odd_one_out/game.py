@@ -12,18 +12,30 @@ shared total parser of ``vzframe.parsing``: unusable text becomes ``Action("inva
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from games.clue_vote import MAX_CLUE_ROUNDS, MAX_PLAYERS, PLAYER_LINE, PLAYER_LINE_RE, VOTE_METRICS, ClueVoteGame
+from games.clue_vote import (
+    MAX_CLUE_ROUNDS,
+    MAX_PLAYERS,
+    PLAYER_LINE,
+    PLAYER_LINE_RE,
+    VOTE_METRICS,
+    ClueVoteGame,
+    clue_valid,
+    most_voted,
+    vote_rates,
+)
 from games.odd_one_out import prompts
+from games.odd_one_out.rewards import REWARD_FNS
 from games.odd_one_out.roles import COMMON, ODD, OddRole
 from games.odd_one_out.teacher import OddTeacher
 from vzframe.models import ToyModel
-from vzframe.protocols import ImageDraw
+from vzframe.protocols import ImageDraw, RewardFn
 from vzframe.types import Episode, ImageItem, Metric, Observation, PhaseSpec
 
 MAX_DRAWS = 8
@@ -74,6 +86,35 @@ class OddOneOutGame(ClueVoteGame):
     toy_model: ClassVar[ToyModel | None] = ToyModel("toy-odd-one-out", images="clevr_toy")
     """Its toy-world model, which ``plugins.toy_world`` registers and the first run that loads it builds."""
     default_model: ClassVar[str | None] = "toy-odd-one-out"
+    reward_fns: ClassVar[tuple[RewardFn, ...]] = REWARD_FNS
+    """``odd.vote`` and ``odd.clue`` (``games.odd_one_out.rewards``)."""
+
+    @staticmethod
+    def collect_metrics(episodes: Iterable[Episode]) -> dict[str, float] | None:
+        """Vote accuracy, N/A and invalid rates, how often the group finds the odd player and how
+        often it finds itself, and clue validity. None when no episode is an Odd One Out game."""
+        games = [e for e in episodes if e.game == OddOneOutGame.name]
+        if not games:
+            return None
+        decisions = [(t, e.info["odd"]) for e in games for t in e.turns_of("decision")]
+        found = sum((OddOneOutGame.outcome(e)["common"] for e in games), 0.0)  # type: ignore[index]  # an odd game: a dict
+        self_found = sum(t.action.kind == "vote" and t.player == t.action.value == odd for t, odd in decisions)
+        return {
+            **vote_rates([(t.action, odd) for t, odd in decisions]),
+            "odd_found": found / len(games),
+            "odd_self_found": self_found / len(games),
+            "clue_valid": clue_valid(games),
+        }
+
+    @staticmethod
+    def outcome(episode: Episode) -> dict[str, float] | None:
+        """The common players win when the odd player gets the most votes (its own vote for
+        itself included), the odd player otherwise; None for another game's episode."""
+        if episode.game != OddOneOutGame.name:
+            return None
+        counts = Counter(t.action.value for t in episode.turns_of("decision") if t.action.kind == "vote")
+        found = float(most_voted(counts, episode.info["odd"]))  # type: ignore[arg-type]  # a vote's value is a seat
+        return {"odd": 1.0 - found, "common": found}
 
     def __init__(self, config: OddOneOutConfig | Mapping[str, Any] | None = None, *, seed: int, images: ImageDraw):
         self.config = config if isinstance(config, OddOneOutConfig) else OddOneOutConfig.model_validate(config or {})

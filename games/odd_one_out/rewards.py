@@ -6,11 +6,13 @@ normalisation and role baselines are the core's job, not done here.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from games.clue_vote import Vote, vote_reward, votes_received, zero_sum_clue_rewards
-from games.odd_one_out.game import OddOneOutConfig
 from vzframe.types import Episode
+
+if TYPE_CHECKING:  # games.odd_one_out.game imports this module (its game's reward_fns)
+    from games.odd_one_out.game import OddOneOutConfig
 
 # vote_reward (+1 correct, -0.5 N/A, -1 wrong or invalid, from config) and votes_received
 # (valid votes from the *other* players) are games.clue_vote's, shared with the spy game and
@@ -25,6 +27,7 @@ def clue_rewards(votes: Iterable[Vote], odd_seat: int, num_players: int, config:
 
     >>> from vzframe.types import Action
     >>> votes = [(1, Action("vote", 4)), (2, Action("vote", 4)), (3, Action("vote", 1)), (4, Action("vote", 4))]
+    >>> from games.odd_one_out.game import OddOneOutConfig
     >>> r = clue_rewards(votes, 4, 4, OddOneOutConfig())
     >>> {p: round(x, 4) for p, x in r.items()}
     {1: -0.0111, 2: 0.0889, 3: 0.0889, 4: -0.1667}
@@ -35,6 +38,8 @@ def clue_rewards(votes: Iterable[Vote], odd_seat: int, num_players: int, config:
 
 
 def _config(config: OddOneOutConfig | None) -> OddOneOutConfig:
+    from games.odd_one_out.game import OddOneOutConfig
+
     return config if isinstance(config, OddOneOutConfig) else OddOneOutConfig.model_validate(config or {})
 
 

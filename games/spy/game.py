@@ -12,7 +12,7 @@ becomes ``Action("invalid")``.
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 from typing import Any, ClassVar, Literal
 
@@ -26,14 +26,19 @@ from games.clue_vote import (
     PLAYER_LINE_RE,
     VOTE_METRICS,
     ClueVoteGame,
+    clue_valid,
+    most_voted,
     picture_messages,
+    vote_counts,
+    vote_rates,
 )
 from games.spy import prompts
+from games.spy.rewards import REWARD_FNS, num_players
 from games.spy.roles import CITIZEN, JUDGE, SPY, SpyRole
 from games.spy.teacher import SpyTeacher
 from vzframe.config import ConfigError
 from vzframe.parsing import parse_clue, parse_vote  # noqa: F401  (re-exported: callers use game.parse_vote)
-from vzframe.protocols import ImageDraw, Role
+from vzframe.protocols import ImageDraw, RewardFn, Role
 from vzframe.types import Episode, ImageItem, Metric, Observation, PhaseSpec
 
 
@@ -95,6 +100,28 @@ class SpyGame(ClueVoteGame):
             "clue": PhaseSpec("clue", ("spy.clue",), "role", zero_sum=True),
         }
     )
+    reward_fns: ClassVar[tuple[RewardFn, ...]] = REWARD_FNS
+    """``spy.vote``, ``spy.clue`` and ``spy.format`` (``games.spy.rewards``)."""
+
+    @staticmethod
+    def collect_metrics(episodes: Iterable[Episode]) -> dict[str, float] | None:
+        """Vote accuracy, N/A and invalid rates, how often the spy is caught, and clue validity.
+        Votes are the decision turns: the citizens' votes, or the judge's samples."""
+        games = [e for e in episodes if e.game == SpyGame.name]
+        if not games:
+            return None
+        votes = [(t.action, e.info["spy"]) for e in games for t in e.turns_of("decision")]
+        caught = sum(spy_caught(e) for e in games)
+        return {**vote_rates(votes), "spy_caught": caught / len(games), "clue_valid": clue_valid(games)}
+
+    @staticmethod
+    def outcome(episode: Episode) -> dict[str, float] | None:
+        """The citizens (and judges) win when the spy gets the most votes, the spy otherwise (a
+        tie for most votes does not catch it); None for another game's episode."""
+        if episode.game != SpyGame.name:
+            return None
+        caught = spy_caught(episode)
+        return {"spy": 1.0 - caught, "citizen": caught, "judge": caught}
 
     def __init__(self, config: SpyConfig | Mapping[str, Any] | None = None, *, seed: int, images: ImageDraw):
         self.config = config if isinstance(config, SpyConfig) else SpyConfig.model_validate(config or {})
@@ -193,3 +220,9 @@ class SpyGame(ClueVoteGame):
             others = [p for p in range(1, num_players + 1) if p != observation.player]
         votes = [f"<think>Player {p}'s clues fit the picture least.</think><answer>{p}</answer>" for p in others]
         return [*votes, "<think>I cannot tell.</think><answer>N/A</answer>", f"<answer>Player {others[0]}</answer>"]
+
+
+def spy_caught(episode: Episode) -> float:
+    """1.0 when the spy got the most votes of one spy game, else 0.0."""
+    counts = vote_counts((t.action for t in episode.turns_of("decision")), num_players(episode))
+    return float(most_voted(counts, episode.info["spy"]))

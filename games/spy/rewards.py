@@ -5,12 +5,14 @@ reward. Group normalisation and role baselines are the core's job, not done here
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from games.clue_vote import vote_counts, vote_reward, zero_sum_clue_rewards
-from games.spy.game import SpyConfig
 from vzframe.parsing import extract_answer
 from vzframe.types import Action, Episode
+
+if TYPE_CHECKING:  # games.spy.game imports this module (its game's reward_fns)
+    from games.spy.game import SpyConfig
 
 # vote_reward (+1 correct, -0.5 N/A, -1 wrong or invalid, from config) and vote_counts (valid
 # votes per player) are games.clue_vote's, shared with Odd One Out and importable from here.
@@ -21,6 +23,7 @@ def clue_rewards(votes: Iterable[Action], spy_seat: int, num_players: int, confi
 
     ``Psi = v_s - mean(v_c)``; spy ``-beta*Psi``; citizen j ``beta/n_c*Psi - lam*(v_cj - mean(v_c))``.
 
+    >>> from games.spy.game import SpyConfig
     >>> r = clue_rewards([Action("vote", 4), Action("vote", 4), Action("vote", 1)], 4, 4, SpyConfig())
     >>> {p: round(x, 4) for p, x in r.items()}
     {1: -0.0111, 2: 0.0889, 3: 0.0889, 4: -0.1667}
@@ -54,6 +57,8 @@ def format_sign(completion: str, action: Action) -> float:
 
 
 def _config(config: SpyConfig | None) -> SpyConfig:
+    from games.spy.game import SpyConfig
+
     return config if isinstance(config, SpyConfig) else SpyConfig.model_validate(config or {})
 
 

@@ -5,7 +5,7 @@
 A run's base model and checkpoints play each other in every role on the same held-out
 games; OpenSkill fits a rating to each (``league.py``), written to ``RUN_DIR/league.json``
 with a rating-over-step chart (``league.svg``) that ``vzframe report`` shows. Who won a game
-comes from the game's plugin (the ``game_outcome`` hook), so the league knows no game.
+comes from the game (its ``outcome`` staticmethod), so the league knows no game.
 """
 
 from __future__ import annotations

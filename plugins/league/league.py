@@ -4,7 +4,7 @@ The players are the run's base model (step 0) and every intact checkpoint. For e
 pair (A, B) and every role R of the game, A plays R and B every other seat, on the same
 held-out games (the image source re-seeded with ``seed``; ``evaluate.play_matchup``, so every
 seat samples from its own seed whoever plays the others). Who won each game comes from the
-game's plugin, through the ``game_outcome`` hook: each role's result in [0, 1].
+game, through its ``outcome`` staticmethod: each role's result in [0, 1].
 
 Ratings are fitted with OpenSkill's Plackett-Luce model: each game is a match between two
 teams, A with a pseudo-player for the roles A played, and B with one for the roles B played.
@@ -31,13 +31,16 @@ LEAGUE_SEED = 2000
 LEAGUE_GAMES = 16
 
 
-def outcome(pm: Any, episode: Any, roles: Sequence[str]) -> dict[str, float]:
-    """Each role's result in ``episode``, from the one plugin whose ``game_outcome`` knows the game."""
-    results = [r for r in pm.hook.game_outcome(episode=episode) if r is not None]
+def outcome(game_cls: type, pm: Any, episode: Any, roles: Sequence[str]) -> dict[str, float]:
+    """Each role's result in ``episode``: the game's ``outcome`` (or the one plugin whose
+    ``game_outcome`` hook knows the game)."""
+    from vzframe.gamespec import outcome_of
+
+    results = outcome_of(game_cls, pm, episode)
     if not results:
         raise ConfigError(
-            f"No plugin reports who won a {episode.game!r} game. The game's plugin needs a `game_outcome` "
-            "hook (docs/plugins.md): each role's result in [0, 1]."
+            f"No plugin reports who won a {episode.game!r} game. The game needs an `outcome` staticmethod "
+            "(docs/plugins.md): each role's result in [0, 1]."
         )
     if len(results) > 1:
         raise ConfigError(f"{len(results)} plugins report the outcome of a {episode.game!r} game; keep one.")
@@ -129,7 +132,7 @@ def league(run_dir: str | Path, *, games: int = LEAGUE_GAMES, seed: int = LEAGUE
     results = []
     for seating in pairings(list(paths), roles):
         episodes = play_matchup(setup, dict(zip(roles, (engines[p] for p in seating))), base, games=games, seed=seed)
-        results.append((seating, [outcome(setup.pm, e, roles) for e in episodes]))
+        results.append((seating, [outcome(setup.game_cls, setup.pm, e, roles) for e in episodes]))
     ratings = rate(results, roles, list(paths))
     report = {
         "run": str(run), "game": setup.game_name, "roles": roles, "games": games, "seed": seed,

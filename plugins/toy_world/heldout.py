@@ -11,7 +11,7 @@ games (same seeds, same pictures) with every seat the game's teacher, as a refer
 |---|---|
 | ``valid`` | turns whose action is not ``invalid`` (also ``valid_STAGE`` per stage) |
 | ``clue_true`` | clues the teacher's ``clue_truth`` finds true of the speaker's picture, judged on the game state right before the move (turns where it says ``None`` are not counted) |
-| every metric the game declares | from the game's ``collect_metrics`` hook, e.g. ``acc`` (vote accuracy) and ``na`` (N/A rate) |
+| every metric the game declares | from the game's ``collect_metrics``, e.g. ``acc`` (vote accuracy) and ``na`` (N/A rate) |
 
 **Estimator.** Each figure is pooled over all games' turns (a ratio estimator: true clues /
 judged clues over every game), and its standard error is the delete-1 jackknife over games
@@ -74,7 +74,7 @@ def play_measured(
     return [Measured(game.episode(), tuple(t)) for game, t in zip(games, truths)]
 
 
-def measure(pm: Any, records: Sequence[Measured]) -> dict[str, float]:
+def measure(world: Any, records: Sequence[Measured]) -> dict[str, float]:
     """The pooled figures (module docstring) of ``records``."""
     from vzframe.evaluate import game_metrics
 
@@ -88,11 +88,11 @@ def measure(pm: Any, records: Sequence[Measured]) -> dict[str, float]:
     truths = [v for r in records for v in r.truths]
     if truths:
         out["clue_true"] = sum(truths) / len(truths)
-    out.update(game_metrics(pm, [r.episode for r in records]))
+    out.update(game_metrics(world.game_cls, world.pm, [r.episode for r in records]))
     return out
 
 
-def summary(pm: Any, records: Sequence[Measured], seconds: float) -> dict[str, Any]:
+def summary(world: Any, records: Sequence[Measured], seconds: float) -> dict[str, Any]:
     """Figures, their standard errors (jackknife over games) and how many turns each counts."""
     from vzframe.evaluate import jackknife_se
 
@@ -100,8 +100,8 @@ def summary(pm: Any, records: Sequence[Measured], seconds: float) -> dict[str, A
     counts = {"games": len(records), "turns": len(turns), "judged_clues": sum(len(r.truths) for r in records)}
     for stage in sorted({t.stage for t in turns}):
         counts[f"turns_{stage}"] = sum(t.stage == stage for t in turns)
-    figures = measure(pm, records)
-    stderr = jackknife_se(functools.partial(measure, pm), records)
+    figures = measure(world, records)
+    stderr = jackknife_se(functools.partial(measure, world), records)
     return {
         "figures": {k: round(v, 4) for k, v in figures.items()},
         "stderr": {k: round(v, 4) for k, v in stderr.items()},
@@ -191,10 +191,10 @@ def heldout_figures(
     }  # fmt: skip
     if model_dir is not None:
         records, seconds = model_play(world, model_dir, games, seed, rollout)
-        report["model"] = {"path": str(model_dir), **summary(world.pm, records, seconds)}
+        report["model"] = {"path": str(model_dir), **summary(world, records, seconds)}
     if teacher and world.teacher is not None and world.describes:
         records, seconds = teacher_play(world, games, seed)
-        report["teacher"] = summary(world.pm, records, seconds)
+        report["teacher"] = summary(world, records, seconds)
     return report
 
 

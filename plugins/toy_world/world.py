@@ -32,7 +32,7 @@ class ToyWorld:
     source_cls: type
     source_config: Any
     pm: Any
-    """The plugin manager (its ``collect_metrics`` hooks measure games)."""
+    """The plugin manager (its ``collect_metrics`` hooks measure games beside the game's own ``collect_metrics``)."""
     max_pixels: int
     """The largest picture the toy processor keeps (bigger ones are shrunk)."""
 

@@ -11,14 +11,14 @@ from vzframe.protocols import Facts
 from vzframe.testing import check_game, image_source
 from vzframe.types import ImageItem
 
-REWARD_FNS = {"pick.guess": plugin.GuessReward(), "pick.clue": plugin.ClueReward()}
+Game = plugin.DescribePickGame
 
 
 def test_check_game():
     for candidates in (2, 5):
-        report = check_game(plugin.DescribePickGame, {"candidates": candidates}, reward_fns=REWARD_FNS)
+        report = check_game(Game, {"candidates": candidates})  # with its reward_fns and collect_metrics
         assert report.turns_by_stage == {"clue": 50, "decision": 50}
-        assert set(report.metrics) == set(plugin.DescribePickGame.metrics)  # collect_metrics, found beside the game
+        assert set(report.metrics) == set(Game.metrics)
         assert report.teacher_turns == 20 and report.teacher_truth == 1.0  # the teacher, on clevr_toy pictures
 
 
@@ -29,7 +29,7 @@ def test_doctests():
 def play(seed: int, pick: str):
     counter = itertools.count()
     draw = lambda: ImageItem(f"p{next(counter)}", Image.new("RGB", (56, 56)))  # noqa: E731
-    game = plugin.DescribePickGame(plugin.Config(candidates=3), seed=seed, images=draw)
+    game = Game(plugin.Config(candidates=3), seed=seed, images=draw)
     game.step(1, "<answer>A black square.</answer>")
     assert len(game.observe(2).images) == 3 and "A black square." in game.observe(2).prompt_text()
     game.step(2, pick.format(target=game.target))
@@ -41,19 +41,19 @@ def test_rewards_and_metrics():
     assert plugin.GuessReward()(right, plugin.Config()) == {1: 1.0}
     assert plugin.ClueReward()(right, plugin.Config()) == {0: 1.0}
     assert plugin.ClueReward()(unsure, plugin.Config()) == {0: 0.0}
-    assert plugin.collect_metrics(episodes=[right, unsure]) == {"acc": 0.5, "na": 0.5}
-    assert plugin.collect_metrics(episodes=[]) is None
+    assert Game.collect_metrics([right, unsure]) == {"acc": 0.5, "na": 0.5}
+    assert Game.collect_metrics([]) is None
 
 
 def test_teacher():
     """The teacher names a thing only the target shows, and the picker finds it from that; it
     answers N/A when the description fits several pictures (or none)."""
     source = image_source("clevr_toy")
-    facts, teacher = Facts.of(source), plugin.DescribePickGame.teacher
+    facts, teacher = Facts.of(source), Game.teacher
     episodes = []
     for seed in range(100):
         pictures = itertools.count(8 * seed)
-        game = plugin.DescribePickGame(plugin.Config(candidates=3), seed=seed, images=lambda: source.get(next(pictures)))
+        game = Game(plugin.Config(candidates=3), seed=seed, images=lambda: source.get(next(pictures)))
         rng = random.Random(seed)
         clue = teacher.act(game, 1, facts, rng)
         assert teacher.clue_truth(game, 1, clue, facts) is True
@@ -61,7 +61,7 @@ def test_teacher():
         assert teacher.clue_truth(game, 2, "<answer>1</answer>", facts) is None  # a pick states nothing
         game.step(2, teacher.act(game, 2, facts, rng))
         episodes.append(game.episode())
-    metrics = plugin.collect_metrics(episodes=episodes)
+    metrics = Game.collect_metrics(episodes)
     assert metrics["acc"] > 0.8 and metrics["acc"] + metrics["na"] == 1.0  # never a wrong pick
 
     game.turns.clear()  # the last game again, with a description that fits every picture
