@@ -12,6 +12,7 @@ import pytest
 
 from games.odd_one_out.game import OddOneOutGame
 from games.spy.game import SpyGame
+from vzframe.models import ToyModel
 from vzframe.protocols import OPTIONAL, GameExtras, PhaseScheduler, Teacher, optional
 from vzframe.rollout import AsyncEngine, RolloutEngine, seeds_per_request
 from vzframe.rollout.hf import HFEngine
@@ -23,7 +24,7 @@ EXTRAS = [n for n in GameExtras.__annotations__]
 
 def test_optional_members_are_declared_with_their_defaults():
     assert EXTRAS == [
-        "default_model", "default_images", "teacher", "example_completions", "reward_fns", "collect_metrics", "outcome",
+        "default_model", "default_images", "teacher", "example_completions", "reward_fns", "collect_metrics", "outcome", "toy_model",
     ]  # fmt: skip
     assert set(OPTIONAL) == {*EXTRAS, "min_steps"}
     assert all(OPTIONAL[n] is None for n in EXTRAS if n != "reward_fns") and OPTIONAL["reward_fns"] == ()
@@ -36,7 +37,7 @@ def test_optional_reads_a_member_or_its_default():
     class Bare:
         name = "bare"
 
-    assert [optional(Bare, n) for n in EXTRAS] == [None] * 4 + [(), None, None] and optional(Bare, "min_steps") == 1
+    assert [optional(Bare, n) for n in EXTRAS] == [None] * 4 + [(), None, None, None] and optional(Bare, "min_steps") == 1
     assert optional(SpyGame, "default_model") == "toy-world" and optional(SpyGame, "teacher") is SpyGame.teacher
     with pytest.raises(KeyError, match="not an optional protocol member"):
         optional(Bare, "name")  # type: ignore[call-overload]
@@ -50,6 +51,8 @@ def test_shipped_games_optional_members_have_the_declared_types(game_cls):
     assert teacher is None or isinstance(teacher, Teacher)
     examples = optional(game_cls, "example_completions")
     assert examples is None or callable(examples)
+    toy = optional(game_cls, "toy_model")
+    assert toy is None or (isinstance(toy, ToyModel) and toy.name == optional(game_cls, "default_model"))
 
 
 def test_the_game_protocol_section_of_the_docs_lists_the_optional_members():

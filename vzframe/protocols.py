@@ -16,6 +16,7 @@ from typing import Any, ClassVar, Literal, Protocol, overload, runtime_checkable
 
 from pydantic import BaseModel
 
+from vzframe.models import ToyModel
 from vzframe.types import Episode, ImageItem, Metric, Observation, PhaseSpec, Turn
 
 ImageDraw = Callable[[], ImageItem]
@@ -95,12 +96,15 @@ class GameExtras(Protocol):
     outcome: ClassVar[Callable[[Episode], dict[str, float] | None] | None]
     """Each role's result in [0, 1] in one episode (a ``staticmethod``): what ``vzframe league``
     rates from."""
+    toy_model: ClassVar[ToyModel | None]
+    """Its own toy model, declared as data (``ToyModel``): ``plugins.toy_world`` registers it and
+    the first run that loads it builds it with ``build-toy``."""
 
 
 OPTIONAL: Mapping[str, object] = MappingProxyType(
     {
         "default_model": None, "default_images": None, "teacher": None, "example_completions": None,
-        "reward_fns": (), "collect_metrics": None, "outcome": None, "min_steps": 1,
+        "reward_fns": (), "collect_metrics": None, "outcome": None, "toy_model": None, "min_steps": 1,
     }
 )
 """Every optional protocol member the runtime and the kits read, with what its absence means:
@@ -120,6 +124,8 @@ def optional(obj: object, name: Literal["collect_metrics"]) -> Callable[[Sequenc
 @overload
 def optional(obj: object, name: Literal["outcome"]) -> Callable[[Episode], dict[str, float] | None] | None: ...
 @overload
+def optional(obj: object, name: Literal["toy_model"]) -> ToyModel | None: ...
+@overload
 def optional(obj: object, name: Literal["min_steps"]) -> int: ...
 def optional(obj: object, name: str) -> object:
     """``obj``'s optional member ``name`` (a key of ``OPTIONAL``), or what its absence means:
@@ -132,7 +138,7 @@ def optional(obj: object, name: str) -> object:
     >>> optional(Bare, "name")
     Traceback (most recent call last):
     ...
-    KeyError: "'name' is not an optional protocol member; those are default_model, default_images, teacher, example_completions, reward_fns, collect_metrics, outcome, min_steps"
+    KeyError: "'name' is not an optional protocol member; those are default_model, default_images, teacher, example_completions, reward_fns, collect_metrics, outcome, toy_model, min_steps"
     """
     if name not in OPTIONAL:
         raise KeyError(f"{name!r} is not an optional protocol member; those are {', '.join(OPTIONAL)}")

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from vzframe.hookspecs import hookimpl
 from vzframe.models import ModelSpec
+from vzframe.protocols import optional
 
 if TYPE_CHECKING:
     from plugins.toy_world.build import WarmStart
@@ -51,7 +52,7 @@ def register_models(register, games) -> None:
         description="3.8 M-parameter Qwen2.5-VL warm-started on the spy game (rebuild: vzframe model build-toy DIR)",
     ))
     for name, cls in games.items():  # each game's declared toy model, listed under the game's plugin
-        toy = getattr(cls, "toy_model", None)
+        toy = optional(cls, "toy_model")
         if toy is not None:
             plugin = games.plugin(name)
             settings = _warm_start(plugin, name, toy.settings)

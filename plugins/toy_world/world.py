@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from vzframe.config import ConfigError
+from vzframe.protocols import optional
 
 TOY_IMAGES = {"width": 168, "height": 112, "min_objects": 2, "max_objects": 4, "supersample": 1}
 """The ``clevr_toy`` pictures: 168x112 (24 image tokens), 2 to 4 objects."""
@@ -38,7 +39,7 @@ class ToyWorld:
 
     @property
     def teacher(self) -> Any:
-        return getattr(self.game_cls, "teacher", None)
+        return optional(self.game_cls, "teacher")
 
     @property
     def describes(self) -> bool:
@@ -69,12 +70,12 @@ def toy_world(game: str = "games.spy", images: str | None = None, *, teacher_req
     pm = make_plugin_manager([game])
     registry = build_registry(pm)
     game_name, game_cls = only_one(registry.games, "game", "games.spy", registry)
-    if teacher_required and getattr(game_cls, "teacher", None) is None:
+    if teacher_required and optional(game_cls, "teacher") is None:
         raise ConfigError(
             f"game {game_name!r} has no teacher, so build-toy has no moves to learn from; "
             "see docs/plugins.md 'A teacher' to add one (a class attribute `teacher`)."
         )
-    images = images or getattr(game_cls, "default_images", None) or FALLBACK_IMAGES
+    images = images or optional(game_cls, "default_images") or FALLBACK_IMAGES
     if images not in registry.image_sources:
         raise ConfigError(
             f"Unknown image source {images!r}. Available: {', '.join(sorted(registry.image_sources))}. "

@@ -96,8 +96,10 @@ def choose(
 ) -> Choice:
     """The model and image source of a run (precedence in the module docstring). Nothing is
     built or loaded; an unknown name fails here, before anything heavy."""
+    from vzframe.protocols import optional  # protocols imports this module (ToyModel)
+
     env = os.environ.get(DEFAULT_MODEL_ENV) or None
-    game_model = getattr(game_cls, "default_model", None)
+    game_model = optional(game_cls, "default_model")
     model, origin = next((v, o) for v, o in (
         (config_model, ""),
         (env, f" (from ${DEFAULT_MODEL_ENV})"),
@@ -114,7 +116,7 @@ def choose(
     spec = models.get(model)
     images, where = next((v, o) for v, o in (
         (config_images, ""),
-        (getattr(game_cls, "default_images", None), f" (game {game_name!r}'s default_images)"),
+        (optional(game_cls, "default_images"), f" (game {game_name!r}'s default_images)"),
         (spec.images if spec else None, f" (model {model!r}'s image source)"),
         (FALLBACK_IMAGES, ""),
     ) if v)
