@@ -178,6 +178,12 @@ def _free_port() -> int:
         return port
 
 
+def zero3_sharded(model: object) -> bool:
+    """Whether DeepSpeed ZeRO-3 holds ``model``'s parameters as shards (each carries a ``ds_id``):
+    then no rank has a whole weight until it gathers one."""
+    return any(hasattr(p, "ds_id") for p in model.parameters())  # type: ignore[attr-defined]
+
+
 def rank() -> int:
     return int(os.environ.get("RANK", "0"))
 

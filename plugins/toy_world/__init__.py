@@ -112,14 +112,16 @@ def source_digest(*objects: object) -> str:
 def toy_model_dir(game: str, name: str, *, images: str | None = None, settings: WarmStart | None = None) -> Path:
     """Where ``ensure_toy_model`` builds: ``<cache>/toy-models/<name>-<hash>``, the hash of the
     game, images and settings and of the code the build learns from (the game, its teacher, the
-    image source and the builder: ``build.py``, ``targets.py``, ``world.py``), so changed settings
-    or a changed teacher build anew instead of reusing weights made for others."""
+    image source and the builder: ``build.py``, ``targets.py``, ``world.py``, and the tiny model's
+    tokenizer corpus, ``vzframe.models.tiny``), so changed settings or a changed teacher build
+    anew instead of reusing weights made for others."""
     from plugins.toy_world import build, targets, world
     from plugins.toy_world.build import WarmStart
+    from vzframe.models import tiny
 
     toy = world.toy_world(game, images, teacher_required=False)
     teacher = [toy.teacher] if toy.teacher is not None else []
-    code = source_digest(toy.game_cls, *teacher, toy.source_cls, build, targets, world)
+    code = source_digest(toy.game_cls, *teacher, toy.source_cls, build, targets, world, tiny)
     key = json.dumps({"game": game, "images": images, "warm_start": asdict(settings or WarmStart()), "code": code}, sort_keys=True)
     root = Path(os.environ.get("VZFRAME_CACHE", Path.home() / ".cache" / "vzframe"))  # the tiny model's cache too
     return root / TOY_MODELS / f"{name}-{hashlib.sha1(key.encode()).hexdigest()[:8]}"

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from plugins.toy_world.world import ToyWorld
+from vzframe.models.tiny import CORPUS
 
 BLANK_CLUE = "My picture is blank."
 THINK_DESCRIBE = "I describe my picture."
@@ -19,24 +20,6 @@ CAPTION_PHRASES = 8
 """Most phrases a caption names (a chart's ``describe`` can list many)."""
 CORPUS_TURNS = 440
 """Teacher turns (prompts and targets) the tokenizer learns its merges from."""
-BASE_CORPUS = """
-You are player number in a game of who is the spy. Your role: SPY (you have the different picture).
-Your role: NOT SPY. Citizens see the real image; the spy sees a blank image. Give one sentence
-that describes the picture. Blend in. Be accurate without giving the spy too much.
-<think> I see a red circle and a blue square on a grey background. </think>
-<answer> There is a red round object near a blue square. </answer>
-<answer>1</answer> <answer>2</answer> <answer>3</answer> <answer>4</answer> <answer>N/A</answer>
-Clues so far: Player 1: Player 2: Player 3: Player 4: Player 5: Your earlier reasoning (private):
-Vote for the player you think is the spy, or answer N/A when you are unsure.
-red green blue yellow purple cyan brown gray grey orange pink black white
-circle square triangle star cube sphere cylinder small large metal rubber shiny matte
-left right top bottom middle center behind in front of next to above below near far
-the a an of and or is are there one two three four five six seven eight nine ten
-chart bar line pie title axis legend value values data increase decrease highest lowest
-"""
-"""Plain English and the shipped games' vocabulary: the start of every toy tokenizer's corpus
-(the same text as the tiny model's, ``vzframe.models.tiny``, which the shipped model was built
-with; owned here so that the build's source, part of a built model's cache key, holds it)."""
 
 
 def caption(phrases: tuple[str, ...]) -> str:
@@ -102,10 +85,10 @@ def teacher_games(world: ToyWorld, seed: int, *, clue_share: float = 1.0, clue_s
 
 
 def corpus(world: ToyWorld, seed: int, turns: int = CORPUS_TURNS) -> str:
-    """Text the toy tokenizer learns its merges from: ``BASE_CORPUS``, the caption prompt and
-    a few captions, and the prompts and targets of ``turns`` teacher turns (so the game's own
+    """Text the toy tokenizer learns its merges from: the tiny model's ``CORPUS``, the caption
+    prompt and a few captions, and the prompts and targets of ``turns`` teacher turns (so the game's own
     phrases are few tokens)."""
-    texts = [BASE_CORPUS, CAPTION_PROMPT, BLANK_CLUE, THINK_DESCRIBE]
+    texts = [CORPUS, CAPTION_PROMPT, BLANK_CLUE, THINK_DESCRIBE]
     captions = caption_examples(world, seed + 20_000)
     texts += [next(captions)[1] for _ in range(40)]
     pairs = teacher_games(world, seed + 20_000)

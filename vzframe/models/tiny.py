@@ -46,8 +46,7 @@ CHAT_TEMPLATE = (
     "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
 )
 
-# Text the tokenizer learns its merges from: the games' vocabulary and plain English.
-_CORPUS = """
+CORPUS = """
 You are player number in a game of who is the spy. Your role: SPY (you have the different picture).
 Your role: NOT SPY. Citizens see the real image; the spy sees a blank image. Give one sentence
 that describes the picture. Blend in. Be accurate without giving the spy too much.
@@ -62,9 +61,11 @@ left right top bottom middle center behind in front of next to above below near 
 the a an of and or is are there one two three four five six seven eight nine ten
 chart bar line pie title axis legend value values data increase decrease highest lowest
 """
+"""Text the tokenizer learns its merges from: the games' vocabulary and plain English. The toy
+world's tokenizers start from it too (``plugins.toy_world.targets.corpus``)."""
 
 
-def _train_tokenizer(vocab_size: int, corpus: str = _CORPUS):
+def _train_tokenizer(vocab_size: int, corpus: str = CORPUS):
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 
     tok = Tokenizer(models.BPE())
@@ -107,7 +108,7 @@ def build_tiny(
     vocab_size: int = 1024,
     image_size: int = 112,
     shape: Shape = TINY,
-    corpus: str = _CORPUS,
+    corpus: str = CORPUS,
     max_pixels: int | None = None,
 ) -> Path:
     """Write a small Qwen2.5-VL model with random weights, its tokenizer (BPE trained on
@@ -234,7 +235,7 @@ def _ordinary_modes(root: Path) -> None:
 def default_model_dir() -> Path:
     """Where model ``tiny`` is built: under ``$VZFRAME_CACHE`` or ``~/.cache/vzframe``."""
     root = Path(os.environ.get("VZFRAME_CACHE", Path.home() / ".cache" / "vzframe"))
-    key = hashlib.sha1(f"{CHAT_TEMPLATE}{_CORPUS}v1".encode()).hexdigest()[:8]
+    key = hashlib.sha1(f"{CHAT_TEMPLATE}{CORPUS}v1".encode()).hexdigest()[:8]
     return root / f"tiny-qwen2.5-vl-{key}"
 
 

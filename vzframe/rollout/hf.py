@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 
+from vzframe import dist
 from vzframe.rollout import Generation, default_seeds, encode, split_encoding
 from vzframe.train import lora
 from vzframe.types import Observation
@@ -112,7 +113,7 @@ def vision_token_ids(config: Any) -> list[int]:
 
 def gathered(model: Any) -> contextlib.AbstractContextManager[Any]:
     """Under ZeRO-3 each rank holds a shard: gather full weights for generation."""
-    if any(hasattr(p, "ds_id") for p in model.parameters()):
+    if dist.zero3_sharded(model):
         import deepspeed
 
         gather: contextlib.AbstractContextManager[Any] = deepspeed.zero.GatheredParameters(list(model.parameters()))

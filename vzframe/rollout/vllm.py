@@ -29,6 +29,7 @@ from typing import Any
 
 import torch
 
+from vzframe import dist
 from vzframe.rollout import Generation, default_seeds, render_prompt
 from vzframe.rollout.hf import vision_token_ids
 from vzframe.types import Observation
@@ -42,8 +43,6 @@ class VLLMEngine:
         # In-process engine core: weights can then be handed to the model object directly.
         os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
         from vllm import LLM
-
-        from vzframe import dist
 
         if config.vllm_tensor_parallel_size > 1 and dist.world_size() > 1:
             raise ValueError(
@@ -167,7 +166,7 @@ def full_parameters(model: Any) -> Iterator[tuple[str, torch.Tensor]]:
     gathered on its own, so peak memory grows by one parameter, not one model. A LoRA policy
     (``train.lora``) gives its merged weights under the base model's names: vLLM runs the
     merged model, reloaded in memory after every step as a full fine-tune's weights are."""
-    sharded = any(hasattr(p, "ds_id") for p in model.parameters())
+    sharded = dist.zero3_sharded(model)
     from vzframe.train import lora
 
     if lora.is_lora(model):

@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from vzframe import dist
 from vzframe.config import ConfigError
 
 ADAPTER_CONFIG = "adapter_config.json"
@@ -125,7 +126,7 @@ def merged(model: Any) -> Iterator[None]:
     import torch
 
     inner = getattr(model, "module", model)
-    if not is_lora(inner) or any(hasattr(p, "ds_id") for p in inner.parameters()):
+    if not is_lora(inner) or dist.zero3_sharded(inner):
         yield
         return
     peft = _peft()
