@@ -275,7 +275,7 @@ BROKEN = [
     (NeverEnds, "did not end within"),
     (NotJsonable, "not JSON-serialisable"),
     (TupleInInfo, "changed in a JSON round-trip: info"),
-    (RaisesOnGarbage, r"turn \d+: step\(\d, .*\(100000 chars\)'\) raised ValueError: too long"),
+    (RaisesOnGarbage, r"turn \d+: Game 'toy' \(.*RaisesOnGarbage\) in step\(player=\d, .*\(100000 chars\)'\) raised ValueError: too long at .*in parse"),
     (CrashesOnUnicode, "raised UnicodeEncodeError"),
     (AcceptsWrongPlayer, r"step\(0\) was accepted"),
     (WrongErrorType, "raised KeyError.*expected ValueError"),

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel
 
 if TYPE_CHECKING:
-    from vzframe._scheduler_kit import Run, Stream
+    from vzframe._scheduler_feed import Run, Stream
     from vzframe.protocols import PhaseScheduler
 
 REPLAYED = 3
@@ -49,7 +49,7 @@ def _check_across_processes(
         found = getattr(found, part, None)
     if found is not cls:
         return f"{cls.__module__}.{cls.__qualname__} does not name this class; define it at module level under its own name"
-    from vzframe._scheduler_kit import _feed, _same
+    from vzframe._scheduler_feed import _feed, _same
 
     picked = [k for k, run in enumerate(runs) if run is not None][:REPLAYED]
     if not picked:  # no sequence ran cleanly here: nothing to compare with

@@ -4,7 +4,6 @@ not all 0) and its metrics (``collect_metrics``)."""
 
 from __future__ import annotations
 
-import sys
 from collections import Counter
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -12,6 +11,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from vzframe.advantages import group_normalize
+from vzframe.gamespec import modules_above
 from vzframe.plugins import PluginError, check_metrics, check_rewards, check_zero_sum
 from vzframe.protocols import Game
 from vzframe.types import Episode
@@ -129,9 +129,8 @@ def _find_collect_metrics(game_cls: type) -> Callable[..., Any] | None:
     """``collect_metrics`` of the module defining the game (or a base class), or of the
     nearest package above it."""
     for klass in game_cls.__mro__:
-        parts = klass.__module__.split(".")
-        for n in range(len(parts), 0, -1):
-            fn: object = getattr(sys.modules.get(".".join(parts[:n])), "collect_metrics", None)
+        for module in modules_above(klass):
+            fn: object = getattr(module, "collect_metrics", None)
             if callable(fn):
                 return fn
     return None

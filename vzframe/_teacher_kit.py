@@ -4,22 +4,23 @@ leave the game as it found it, and ``clue_truth`` must judge clues by the player
 
 from __future__ import annotations
 
-import io
 import itertools
-import json
 import math
-import pickle
 import random
-import types
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
-from PIL import Image
 from pydantic import BaseModel
 
 from vzframe._image_kit import PICTURES_PER_EPISODE, image_source
+from vzframe._state_kit import _snapshot, _unchanged
+from vzframe.plugins import PluginError
 from vzframe.protocols import Facts, Game, ImageDraw, ImageSource, Teacher, missing_members
+from vzframe.rollout import Generation
+from vzframe.rollout.play import play, play_moves
+from vzframe.rollout.policy import Move, Policy, Referee, TeacherPolicy, text_move
+from vzframe.types import Turn
 
 # clue_truth's verdicts on the shipped teachers' clues (the spy game's, Odd One Out's, the plugin
 # template's and the docs' SayGame's), measured with _teach and _judge_elsewhere:
@@ -59,14 +60,28 @@ Tick = list[tuple[int, str, "bool | None"]]
 """One round of simultaneous moves: (player, move, clue_truth's verdict), asked on one state."""
 
 
+class _TeacherRecord(Referee):
+    """``clue_truth``'s verdict on every teacher move, asked before the tick's moves are
+    stepped, and the move with its ``Turn`` once stepped."""
+
+    def __init__(self, teacher: Any, facts: Facts) -> None:
+        self.teacher, self.facts = teacher, facts
+        self.truths: dict[int, bool | None] = {}
+        self.moves: list[TaughtMove] = []
+
+    def acted(self, move: Move, generation: Generation) -> None:
+        self.truths[id(move)] = self.teacher.clue_truth(move.game, move.player, generation.text, self.facts)
+
+    def stepped(self, move: Move, generation: Generation, turn: Turn) -> None:
+        self.moves.append(TaughtMove(move.player, generation.text, self.truths.pop(id(move)), turn))
+
+
 def play_teacher(game: Any, teacher: Any, facts: Facts, rng: random.Random) -> list[TaughtMove]:
-    """Play ``game`` to the end with ``teacher`` in every seat, as a run plays: every player in
-    ``to_act()`` is asked on the same state, then the moves are stepped in order."""
-    moves: list[TaughtMove] = []
-    while acting := game.to_act():
-        tick = [(p, m, teacher.clue_truth(game, p, m, facts)) for p in acting for m in [teacher.act(game, p, facts, rng)]]
-        moves += [TaughtMove(p, m, truth, game.step(p, m)) for p, m, truth in tick]
-    return moves
+    """Play ``game`` to the end with ``teacher`` in every seat, as a run plays (``play``):
+    every player in ``to_act()`` is asked on the same state, then the moves are stepped in order."""
+    record = _TeacherRecord(teacher, facts)
+    play([game], TeacherPolicy(teacher, facts, rng), referee=record)
+    return record.moves
 
 
 def _check_teacher(
@@ -123,30 +138,37 @@ def _drawn_once(source: Any) -> Callable[[int], Callable[[], Any]]:
     return images
 
 
-def _teach(
-    game_cls: type[Game], teacher: Teacher, cfg: BaseModel, seed: int, draw: ImageDraw, facts: Facts, where: str, max_steps: int,
-    *, watch: bool,
-) -> list[Tick]:
-    """One game with the teacher in every seat, played as a run plays it: every player in
-    ``to_act()`` is asked on the same state, then their moves are stepped in order. With
-    ``watch``, the game's state is compared before and after every call of the teacher."""
-    rng = random.Random(f"teacher:{seed}")
-    game = _call(where, 0, f"{game_cls.__name__}(config, seed=, images=)", lambda: game_cls(cfg, seed=seed, images=draw))
-    ticks: list[Tick] = []
-    done = 0
-    while acting := _call(where, done, "to_act()", game.to_act):
-        assert done < max_steps, f"{where}: did not end within {max_steps} teacher moves (to_act() is still {acting})"
-        tick: Tick = []
-        state = _snapshot(game, acting, f"{where} turn {done}") if watch else None
-        for k, player in enumerate(acting):
-            at, n = f"{where} turn {done + k}", done + k
+class _Taught(Referee):
+    """``_teach``'s teacher seat (its policy and its referee): asks the teacher for every move
+    of a tick and ``clue_truth`` for each on the state the mover saw, with the game's state
+    compared before and after every call (``watch``), and checks that each move is valid."""
+
+    seeded = False
+
+    def __init__(self, teacher: Teacher, facts: Facts, rng: random.Random, where: str, max_steps: int, watch: bool) -> None:
+        self.teacher, self.facts, self.rng = teacher, facts, rng
+        self.where, self.max_steps, self.watch = where, max_steps, watch
+        self.ticks: list[Tick] = []
+        self.done = 0
+
+    def tick(self, index: int, game: Game, acting: tuple[int, ...]) -> None:
+        assert not acting or self.done < self.max_steps, (
+            f"{self.where}: did not end within {self.max_steps} teacher moves (to_act() is still {acting})"
+        )
+
+    def act(self, moves: Sequence[Move]) -> list[Generation]:
+        game, acting = moves[0].game, tuple(m.player for m in moves)
+        where, tick = self.where, []
+        state = _snapshot(game, acting, f"{where} turn {self.done}") if self.watch else None
+        for k, m in enumerate(moves):
+            at, n, player = f"{where} turn {self.done + k}", self.done + k, m.player
             call = f"teacher.act(game, {player}, facts, rng)"
-            move = _call(where, n, call, teacher.act, game, player, facts, rng)
+            move = _call(where, n, call, self.teacher.act, game, player, self.facts, self.rng)
             if state is not None:
                 state = _unchanged(game, acting, state, at, call, "teacher.act")
             assert isinstance(move, str), f"{at}: teacher.act for player {player} returned {move!r}, not a str"
             call = f"teacher.clue_truth(game, {player}, {_excerpt(move)}, facts)"
-            truth = _call(where, n, call, teacher.clue_truth, game, player, move, facts)
+            truth = _call(where, n, call, self.teacher.clue_truth, game, player, move, self.facts)
             if state is not None:
                 state = _unchanged(game, acting, state, at, call, "teacher.clue_truth")
             assert truth is None or type(truth) is bool, (
@@ -154,45 +176,90 @@ def _teach(
             )
             assert game.to_act() == acting, f"{at}: the teacher changed the game (to_act() was {acting})"
             tick.append((player, move, truth))
-        for player, move, _ in tick:
-            turn = _call(where, done, f"step({player}, {_excerpt(move)})", game.step, player, move)
-            assert turn.action.kind != "invalid", (
-                f"{where} turn {done}: the teacher's move {_excerpt(move)} for player {player} ({turn.role}, "
-                f"stage {turn.stage!r}) parsed to {turn.action!r}"
-            )
-            done += 1
-        ticks.append(tick)
-    return ticks
+        self.ticks.append(tick)
+        return [text_move(move) for _, move, _ in tick]
+
+    def stepped(self, move: Move, generation: Generation, turn: Turn) -> None:
+        assert turn.action.kind != "invalid", (
+            f"{self.where} turn {self.done}: the teacher's move {_excerpt(generation.text)} for player {move.player} "
+            f"({turn.role}, stage {turn.stage!r}) parsed to {turn.action!r}"
+        )
+        self.done += 1
+
+
+def _teach(
+    game_cls: type[Game], teacher: Teacher, cfg: BaseModel, seed: int, draw: ImageDraw, facts: Facts, where: str, max_steps: int,
+    *, watch: bool,
+) -> list[Tick]:
+    """One game with the teacher in every seat, played as a run plays it (``play``): every
+    player in ``to_act()`` is asked on the same state, then their moves are stepped in order.
+    With ``watch``, the game's state is compared before and after every call of the teacher."""
+    seat = _Taught(teacher, facts, random.Random(f"teacher:{seed}"), where, max_steps, watch)
+    game = _call(where, 0, f"{game_cls.__name__}(config, seed=, images=)", lambda: game_cls(cfg, seed=seed, images=draw))
+    _kit_play(game, seat, seat, where, lambda: seat.done)
+    return seat.ticks
+
+
+def _kit_play(game: Game, policy: Policy, referee: Referee, where: str, turn: Callable[[], int], order: random.Random | None = None) -> None:
+    """Play ``game`` to the end for a kit (``play_moves``): an error the game raised becomes an
+    ``AssertionError`` naming the episode and the turn (``turn()``: how many moves were stepped)."""
+    try:
+        for _ in play_moves([game], policy, referee=referee, order=order):
+            pass
+    except PluginError as exc:
+        raise AssertionError(f"{where} turn {turn()}: {exc}") from exc
 
 
 # ---- clue_truth: true of the player's own picture, not of any picture ------------------------
+
+
+class _Departed(Exception):
+    """A replay's game went another way than the original's."""
+
+
+class _Replay(Referee):
+    """``_judge_elsewhere``'s seat: replays recorded ticks, asking ``clue_truth`` of each move
+    first, until the game's turn order departs from the recording."""
+
+    seeded = False
+
+    def __init__(self, teacher: Teacher, facts: Facts, ticks: list[Tick], where: str) -> None:
+        self.teacher, self.facts, self.where = teacher, facts, where
+        self.ticks, self.at = iter(ticks), 0
+        self.current: Tick = []
+        self.verdicts: Counter[bool] = Counter()
+
+    def tick(self, index: int, game: Game, acting: tuple[int, ...]) -> None:
+        if acting:
+            self.current = next(self.ticks, [])
+            if acting != tuple(p for p, _, _ in self.current):
+                raise _Departed
+
+    def act(self, moves: Sequence[Move]) -> list[Generation]:
+        for k, (m, (player, move, truth)) in enumerate(zip(moves, self.current)):
+            call = f"teacher.clue_truth(game, {player}, {_excerpt(move)}, facts)"
+            judged = _call(self.where, self.at + k, call, self.teacher.clue_truth, m.game, player, move, self.facts)
+            if truth is True and type(judged) is bool:
+                self.verdicts[judged] += 1
+        self.at += len(moves)
+        return [text_move(move) for _, move, _ in self.current]
 
 
 def _judge_elsewhere(
     game_cls: type[Game], teacher: Teacher, cfg: BaseModel, seed: int, draw: ImageDraw, facts: Facts, ticks: list[Tick], where: str
 ) -> Counter[bool]:
     """Replay the teacher's moves in the same game (same seed, so the same roles) on other
-    pictures (``draw``), asking ``clue_truth`` before each move as ``_teach`` did; return its
-    verdicts on the moves it judged true of their own pictures. Stops where the game's turn
-    order departs from the original's (a game whose flow depends on its pictures)."""
+    pictures (``draw``), asking ``clue_truth`` before each tick's moves as ``_teach`` did;
+    return its verdicts on the moves it judged true of their own pictures. Stops where the
+    game's turn order departs from the original's (a game whose flow depends on its pictures)."""
     where = f"{where}, replayed on the next seed's pictures"
     game = _call(where, 0, f"{game_cls.__name__}(config, seed=, images=)", lambda: game_cls(cfg, seed=seed, images=draw))
-    verdicts: Counter[bool] = Counter()
-    done = 0
-    for tick in ticks:
-        if _call(where, done, "to_act()", game.to_act) != tuple(p for p, _, _ in tick):
-            break
-        for k, (player, move, truth) in enumerate(tick):
-            call = f"teacher.clue_truth(game, {player}, {_excerpt(move)}, facts)"
-            judged = _call(where, done + k, call, teacher.clue_truth, game, player, move, facts)
-            if truth is True and type(judged) is bool:
-                verdicts[judged] += 1
-        for player, move, _ in tick:
-            if player not in game.to_act():
-                return verdicts
-            _call(where, done, f"step({player}, {_excerpt(move)})", game.step, player, move)
-            done += 1
-    return verdicts
+    replay = _Replay(teacher, facts, ticks, where)
+    try:
+        _kit_play(game, replay, replay, where, lambda: replay.at)
+    except _Departed:
+        pass
+    return replay.verdicts
 
 
 def _check_truths(who: str, own: Counter[bool], cross: Counter[bool], played: str) -> None:
@@ -230,166 +297,6 @@ def _tail(k: int, n: int, p: float) -> float:
     if k <= 0:
         return 1.0
     return sum(math.comb(n, j) * p**j * (1 - p) ** (n - j) for j in range(k, n + 1))
-
-
-# ---- the teacher only reads: the game's state before and after each call -------------------
-
-
-class _Picture(NamedTuple):
-    """A PIL image as a snapshot keeps it: which one, its mode and size, 256 of its pixels (a
-    16x16 grid, as cheap for a large picture as for a small one) and its ``info``."""
-
-    id: int
-    mode: str
-    size: tuple[int, int]
-    sample: bytes
-    info: dict[str, Any]
-
-
-class _Function(NamedTuple):
-    """A lambda or local function as a snapshot keeps it: which one, and its closure's variables
-    (a picture stream's position). Functions of a module pickle by name."""
-
-    id: int
-    cells: tuple[Any, ...]
-
-
-class _Pickler(pickle.Pickler):
-    def reducer_override(self, obj: Any) -> Any:
-        if isinstance(obj, Image.Image):
-            sample = obj.resize((16, 16), Image.Resampling.NEAREST).tobytes() if obj.width and obj.height else b""
-            return _Picture, (id(obj), obj.mode, obj.size, sample, obj.info)
-        if isinstance(obj, types.FunctionType) and "<" in obj.__qualname__:  # a lambda or local function
-            return _Function, (id(obj), tuple(_cell(c) for c in obj.__closure__ or ()))
-        return NotImplemented
-
-
-def _dumps(value: Any) -> bytes:
-    buffer = io.BytesIO()
-    _Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(value)
-    return buffer.getvalue()
-
-
-def _cell(cell: Any) -> Any:
-    try:
-        return cell.cell_contents
-    except ValueError:  # an empty cell
-        return None
-
-
-def _attributes(obj: Any) -> dict[str, Any]:
-    names = [*getattr(obj, "__dict__", {})]
-    names += [s for k in type(obj).__mro__ for s in getattr(k, "__slots__", ()) if s not in ("__dict__", "__weakref__")]
-    return {n: getattr(obj, n, None) for n in dict.fromkeys(names)}
-
-
-Snapshot = tuple[Any, tuple[str, ...]]
-"""A game's pickled state, and what each acting player observes (JSON)."""
-
-
-def _snapshot(game: Any, acting: tuple[int, ...], at: str) -> Snapshot:
-    """Everything ``game`` holds, pickled (pictures by identity, mode, size, a sample of their
-    pixels and their ``info``; ``random.Random`` by its state), and what each player in
-    ``acting`` observes. One pickle of the whole state when it pickles, else one per attribute
-    (an attribute that cannot be pickled by its repr)."""
-    attributes = _attributes(game)
-    try:
-        state: Any = _dumps(attributes)
-    except Exception:
-        state = tuple((name, _dumps_or_repr(value)) for name, value in attributes.items())
-    observed = []
-    for p in acting:
-        try:
-            observed.append(json.dumps(game.observe(p).to_dict()))
-        except Exception as exc:
-            raise AssertionError(f"{at}: observe({p}) raised {type(exc).__name__}: {exc}") from exc
-    return state, tuple(observed)
-
-
-def _dumps_or_repr(value: Any) -> bytes | str:
-    try:
-        return _dumps(value)
-    except Exception:
-        return repr(value)
-
-
-def _unchanged(game: Any, acting: tuple[int, ...], before: Snapshot, at: str, call: str, what: str) -> Snapshot:
-    """The snapshot after ``call``; fails naming the first thing it changed."""
-    after = _snapshot(game, acting, at)
-    if after != before:
-        path, change = _what_changed(before, after, acting)
-        raise AssertionError(
-            f"{at}: {call} changed the game: {path} {change}. {what} must only read the game: copy what it "
-            "needs instead of changing it (list(...), sorted(...)), keep its own records outside the game, "
-            "and take all randomness from the rng passed to act"
-        )
-    return after
-
-
-def _what_changed(before: Snapshot, after: Snapshot, acting: tuple[int, ...]) -> tuple[str, str]:
-    (state_a, seen_a), (state_b, seen_b) = before, after
-    if state_a != state_b:
-        if isinstance(state_a, bytes) and isinstance(state_b, bytes):
-            path, a, b = "game", state_a, state_b
-        else:  # pickled attribute by attribute
-            pairs = [(f"game.{name}", x, y) for (name, x), (_, y) in zip(state_a, state_b) if x != y]
-            path, a, b = pairs[0] if pairs else ("game", state_a, state_b)
-        try:
-            return _first_change(pickle.loads(a), pickle.loads(b), path)
-        except Exception:  # an unpicklable attribute (compared by repr), or one that does not unpickle
-            return path, "changed"
-    for p, x, y in zip(acting, seen_a, seen_b):
-        if x != y:
-            k = next((k for k, (c, d) in enumerate(zip(x, y)) if c != d), min(len(x), len(y)))
-            return f"observe({p})", f"changed: ...{x[max(k - 30, 0) : k + 30]}... is now ...{y[max(k - 30, 0) : k + 30]}..."
-    return "game", "changed"
-
-
-def _first_change(a: Any, b: Any, path: str) -> tuple[str, str]:
-    """Where two unpickled snapshots first differ, and how (``game._clues``, ``had 2 items, now 3``)."""
-    if type(a) is not type(b):
-        return path, f"was {_show(a)}, now {_show(b)}"
-    if isinstance(a, _Picture):
-        if a.id != b.id:
-            return path, "was replaced by another picture"
-        if (a.mode, a.size) != (b.mode, b.size):
-            return path, f"was a {a.mode} picture of size {a.size}, now a {b.mode} picture of size {b.size}"
-        return (path, "had its pixels changed") if a.sample != b.sample else _first_change(a.info, b.info, f"{path}.info")
-    if isinstance(a, _Function):
-        if a.id != b.id:
-            return path, "was replaced by another function"
-        return _first_change(list(a.cells), list(b.cells), f"{path}.__closure__")
-    if isinstance(a, random.Random):
-        return path, "(a random.Random) had its state advanced: draw from the rng passed to act instead"
-    if isinstance(a, dict) or (hasattr(a, "__dict__") and not isinstance(a, (list, tuple))):
-        items_a, items_b = (a, b) if isinstance(a, dict) else (_attributes(a), _attributes(b))
-        for k in [*items_a, *(k for k in items_b if k not in items_a)]:
-            sub = f"{path}[{k!r}]" if isinstance(a, dict) and path != "game" else f"{path}.{k}"
-            if k not in items_a or k not in items_b:
-                return sub, "was added" if k not in items_a else "was removed"
-            if _dumps(items_a[k]) != _dumps(items_b[k]):
-                return _first_change(items_a[k], items_b[k], sub)
-    elif isinstance(a, (list, tuple)):
-        for k, (x, y) in enumerate(zip(a, b)):
-            if _dumps(x) != _dumps(y):
-                return _first_change(x, y, f"{path}[{k}]")
-        if len(a) != len(b):
-            return path, f"had {len(a)} items, now {len(b)}"
-    if _dumps(a) == _dumps(b):
-        return path, "was replaced by an equal copy, or now shares an object with another attribute"
-    return path, f"was {_show(a)}, now {_show(b)}"
-
-
-def _show(value: Any) -> str:
-    """A value as a message shows it: short, or what kind of thing it is."""
-    if isinstance(value, _Picture):
-        return f"a {value.mode} picture of size {value.size}"
-    text = repr(value)
-    if len(text) <= 60:
-        return text
-    if isinstance(value, (list, tuple, dict, set)):
-        return f"a {type(value).__name__} of {len(value)} items"
-    return f"{text[:60]}... ({len(text)} chars)"
 
 
 def _call(where: str, step: int, what: str, fn: Callable[..., Any], *args: Any) -> Any:

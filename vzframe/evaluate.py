@@ -150,12 +150,11 @@ def play_matchup(setup: Any, engines: dict[str, Any], default: Any, *, games: in
     compare on common random numbers."""
     import torch
 
-    from vzframe.rollout.play import ImageCursor, derive_seed, play
+    from vzframe.rollout.play import held_out_games, play
 
     source = type(setup.image_source)(setup.image_source.config, seed=seed)
     torch.manual_seed(seed)
-    cursor = ImageCursor(source, rank=0, world=1)
-    live = [setup.game_cls(setup.game_config, seed=derive_seed(seed, 0, 0, i), images=cursor.draw) for i in range(games)]
+    live = held_out_games(setup.game_cls, setup.game_config, source, games, seed)
     return play(live, RoleRouter(engines, default)).episodes
 
 
@@ -264,7 +263,7 @@ def paired_se(measure: Callable[[Sequence[Any]], dict[str, float]], base: Sequen
 
     def change(some: Sequence[Any]) -> dict[str, float]:
         before, after = measure([b for b, _ in some]), measure([t for _, t in some])
-        return {k: after[k] - before[k] for k in before.keys() & after.keys()}
+        return {k: after[k] - before[k] for k in before if k in after}  # in measure's order: the same JSON every time
 
     return jackknife_se(change, pairs)
 

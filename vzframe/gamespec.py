@@ -14,6 +14,7 @@ from __future__ import annotations
 import sys
 import warnings
 from collections.abc import Mapping, Sequence
+from types import ModuleType
 from typing import Any
 
 from vzframe.plugins import PluginError, call_each, call_plugin, check_metrics, game_label
@@ -29,13 +30,24 @@ def own_hooks(game_cls: type) -> dict[str, str]:
     """``{hook: module}`` for the 0.1-shape hooks that the game's own module, or a package above
     it, defines for a member the game does not declare itself."""
     found: dict[str, str] = {}
-    parts = game_cls.__module__.split(".")
-    for n in range(len(parts), 0, -1):
-        module = sys.modules.get(".".join(parts[:n]))
+    for module in modules_above(game_cls):
         for hook, member in OLD_HOOKS.items():
             if callable(getattr(module, hook, None)) and optional(game_cls, member) in (None, ()):  # type: ignore[call-overload]
-                found.setdefault(hook, ".".join(parts[:n]))
+                found.setdefault(hook, module.__name__)
     return found
+
+
+def modules_above(cls: type) -> list[ModuleType]:
+    """The (imported) module that defines ``cls``, then each package above it, nearest first:
+    where a 0.1-shape game's hooks live.
+
+    >>> from vzframe.types import Episode
+    >>> [m.__name__ for m in modules_above(Episode)]
+    ['vzframe.types', 'vzframe']
+    """
+    parts = cls.__module__.split(".")
+    found = (sys.modules.get(".".join(parts[:n])) for n in range(len(parts), 0, -1))
+    return [m for m in found if m is not None]
 
 
 def warn_old_shape(game_cls: type) -> None:

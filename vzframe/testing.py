@@ -30,17 +30,25 @@ pictures from any registered image source, built as a run builds it;
 
 from __future__ import annotations
 
-import itertools
-import json
 import random
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from PIL import Image
 from pydantic import BaseModel
 
+from vzframe._game_kit import (
+    _check_acting,
+    _check_class,
+    _check_episode,
+    _check_observation,
+    _check_rejects,
+    _check_roundtrip,
+    _check_same,
+    _check_turn,
+    _make_config,
+)
 from vzframe._image_kit import PICTURES_PER_EPISODE, _image_stream, _source_stream, draw_images, image_source
 from vzframe._scheduler_kit import SchedulerReport, check_scheduler
 from vzframe._score_kit import (
@@ -54,10 +62,12 @@ from vzframe._score_kit import (
     _count_groups,
     _find_collect_metrics,
 )
-from vzframe._teacher_kit import TaughtMove, _call, _check_teacher, _excerpt, play_teacher
+from vzframe._teacher_kit import TaughtMove, _call, _check_teacher, _excerpt, _kit_play, play_teacher
 from vzframe.gamespec import own_hooks, reward_fns_of, warn_old_shape
 from vzframe.protocols import Game, ImageDraw, ImageSource, optional
-from vzframe.types import Action, Episode, ImageItem, Metric, Observation, PhaseSpec, Turn
+from vzframe.rollout import Generation
+from vzframe.rollout.policy import Move, Referee, text_move
+from vzframe.types import Episode, Observation, Turn
 
 __all__ = [
     "ADVERSARIAL", "MUST_BE_INVALID", "PICTURES_PER_EPISODE", "CheckReport", "SchedulerReport", "check_game",
@@ -209,75 +219,92 @@ def check_game(
 # ---- playing one episode ------------------------------------------------------------------
 
 
-Policy = Callable[[Observation], tuple[str, bool]]
+class _Scripted(Referee):
+    """``check_game``'s player and referee for one episode. It plays the game's examples (mode
+    0), every adversarial string in turn per stage (1: each stage meets each string, empty
+    ones first) or a random mix (2), and checks every call the driver makes: who acts, that
+    wrong players are rejected, each observation, that a simultaneous mover's observation does
+    not change when another steps first, and each ``Turn``."""
 
+    seeded = False
 
-def _policy(game_cls: type[Game], mode: int, rng: random.Random, cursor: Counter[str]) -> Policy:
-    """Mode 0: the game's examples; 1: every adversarial string in turn, per stage (so each
-    stage meets each string, empty ones first); 2: a random mix. Returns (completion, is_example)."""
-    examples = optional(game_cls, "example_completions")
+    def __init__(self, game_cls: type[Game], mode: int, rng: random.Random, cursor: Counter[str], where: str, max_steps: int) -> None:
+        self.game_cls, self.mode, self.rng, self.cursor = game_cls, mode, rng, cursor
+        self.examples = optional(game_cls, "example_completions")
+        self.where, self.max_steps = where, max_steps
+        self.turns: list[Turn] = []
+        self.seats: set[int] = set()
+        self.from_examples: set[int] = set()  # id() of the moves answered with an example
+        self.acting: tuple[int, ...] = ()
 
-    def choose(observation: Observation) -> tuple[str, bool]:
-        if examples is not None and (mode == 0 or (mode == 2 and rng.random() < 0.5)):
-            options = list(examples(observation))
+    def act(self, moves: Sequence[Move]) -> list[Generation]:
+        self.from_examples = set()  # ids of this tick's moves (alive until all are stepped)
+        return [text_move(self._choose(m)) for m in moves]
+
+    def _choose(self, move: Move) -> str:
+        step, observation = len(self.turns), move.observation
+        if self.examples is not None and (self.mode == 0 or (self.mode == 2 and self.rng.random() < 0.5)):
+            options = _call(self.where, step, f"example_completions(observe({move.player}))", self.examples, observation)
+            options = list(options)
             assert options and all(isinstance(o, str) for o in options), (
-                f"{game_cls.__name__}.example_completions returned {options!r}; expected a non-empty list of str"
+                f"{self.game_cls.__name__}.example_completions returned {options!r}; expected a non-empty list of str"
             )
-            return rng.choice(options), True
-        if mode == 2:
-            return rng.choice(ADVERSARIAL), False
-        cursor[observation.stage] += 1
-        return ADVERSARIAL[(cursor[observation.stage] - 1) % len(ADVERSARIAL)], False
+            self.from_examples.add(id(move))
+            return str(self.rng.choice(options))
+        if self.mode == 2:
+            return self.rng.choice(ADVERSARIAL)
+        self.cursor[observation.stage] += 1
+        return ADVERSARIAL[(self.cursor[observation.stage] - 1) % len(ADVERSARIAL)]
 
-    return choose
+    def tick(self, index: int, game: Game, acting: tuple[int, ...]) -> None:
+        step = len(self.turns)
+        _check_acting(acting, self.where, step)
+        self.acting = acting
+        if acting:
+            assert step < self.max_steps, f"{self.where}: did not end within {self.max_steps} steps (to_act() is still {acting})"
+            self.seats.update(acting)
+            _check_rejects(game, acting, self.seats, self.where, step)
+
+    def observed(self, move: Move) -> None:
+        _check_observation(move.observation, move.player, self.where, len(self.turns))
+
+    def before_step(self, move: Move, generation: Generation) -> None:
+        again = _observe(move.game, move.player, self.where, len(self.turns))
+        assert again.to_dict() == move.observation.to_dict(), (
+            f"{self.where} turn {len(self.turns)}: players {self.acting} move simultaneously, but the observation "
+            f"of player {move.player} changed after another of them stepped"
+        )
+
+    def stepped(self, move: Move, generation: Generation, turn: Turn) -> None:
+        step, completion = len(self.turns), generation.text
+        _check_turn(turn, step, move.player, completion, move.observation, self.where)
+        if completion in MUST_BE_INVALID:
+            assert turn.action.kind == "invalid", (
+                f"{self.where} turn {step}: completion {completion!r} carries no move but parsed to {turn.action!r}"
+            )
+        if id(move) in self.from_examples:
+            assert turn.action.kind != "invalid", (
+                f"{self.where} turn {step}: the game's own example completion {_excerpt(completion)} parsed to {turn.action!r}"
+            )
+        self.turns.append(turn)
 
 
 def _play(
     game_cls: type[Game], cfg: BaseModel, seed: int, index: int, where: str, max_steps: int,
     images: Callable[[int], ImageDraw], cursor: Counter[str],
 ) -> Episode:
-    """Play one episode, checking every call; ``cursor`` is the adversarial position per stage."""
+    """Play one episode through the play driver with ``_Scripted`` in every seat, simultaneous
+    moves stepped in a random order; ``cursor`` is the adversarial position per stage."""
     rng = random.Random(f"{seed}:{index}")
-    choose = _policy(game_cls, index % 3, rng, cursor)
+    seat = _Scripted(game_cls, index % 3, rng, cursor, where, max_steps)
     try:
         game = game_cls(cfg, seed=seed, images=images(seed))
     except Exception as exc:
         raise AssertionError(f"{where}: {game_cls.__name__}(config, seed=, images=) raised {exc!r}") from exc
-    turns: list[Turn] = []
-    seats: set[int] = set()
-    group: dict[int, dict[str, Any]] = {}  # observations of simultaneous players not yet stepped
-    for step in itertools.count():
-        acting = _call(where, step, "to_act()", game.to_act)
-        _check_acting(acting, where, step)
-        if not acting:
-            break
-        assert step < max_steps, f"{where}: did not end within {max_steps} steps (to_act() is still {acting})"
-        seats.update(acting)
-        _check_rejects(game, acting, seats, where, step)
-        if not set(acting) <= set(group):
-            group = {p: _observe(game, p, where, step).to_dict() for p in acting}
-        player = rng.choice(acting)
-        observation = _observe(game, player, where, step)
-        assert observation.to_dict() == group[player], (
-            f"{where} turn {step}: players {tuple(group)} move simultaneously, but the observation "
-            f"of player {player} changed after another of them stepped"
-        )
-        del group[player]
-        completion, is_example = _call(where, step, f"the policy on observe({player})", choose, observation)
-        turn = _call(where, step, f"step({player}, {_excerpt(completion)})", game.step, player, completion)
-        _check_turn(turn, step, player, completion, observation, where)
-        if completion in MUST_BE_INVALID:
-            assert turn.action.kind == "invalid", (
-                f"{where} turn {step}: completion {completion!r} carries no move but parsed to {turn.action!r}"
-            )
-        if is_example:
-            assert turn.action.kind != "invalid", (
-                f"{where} turn {step}: the game's own example completion {_excerpt(completion)} parsed to {turn.action!r}"
-            )
-        turns.append(turn)
-    _check_rejects(game, (), seats | {1}, where, len(turns))
-    episode: Episode = _call(where, len(turns), "episode()", game.episode)
-    _check_episode(episode, game_cls, seed, turns, seats, where)  # an Episode, checked
+    _kit_play(game, seat, seat, where, lambda: len(seat.turns), order=rng)
+    _check_rejects(game, (), seat.seats | {1}, where, len(seat.turns))
+    episode: Episode = _call(where, len(seat.turns), "episode()", game.episode)
+    _check_episode(episode, game_cls, seed, seat.turns, seat.seats, where)  # an Episode, checked
     return episode
 
 
@@ -285,151 +312,3 @@ def _observe(game: Game, player: int, where: str, step: int) -> Observation:
     observation: Observation = _call(where, step, f"observe({player})", game.observe, player)
     _check_observation(observation, player, where, step)  # an Observation, checked
     return observation
-
-
-# ---- checks ---------------------------------------------------------------------------
-
-
-def _check_class(game_cls: type[Game]) -> None:
-    who = getattr(game_cls, "__name__", repr(game_cls))
-    assert isinstance(getattr(game_cls, "name", None), str) and game_cls.name, f"{who}.name must be a non-empty str"
-    config_cls = getattr(game_cls, "Config", None)
-    assert isinstance(config_cls, type) and issubclass(config_cls, BaseModel), f"{who}.Config must be a pydantic model"
-    roles = getattr(game_cls, "roles", ())
-    assert roles and all(isinstance(getattr(r, "name", None), str) for r in roles), f"{who}.roles must name roles"
-    assert all(isinstance(getattr(r, "brief", None), str) for r in roles), f"{who}.roles need a str brief"
-    phases = getattr(game_cls, "phases", None)
-    assert isinstance(phases, Mapping) and phases, f"{who}.phases must be a non-empty mapping"
-    for name, spec in phases.items():
-        assert isinstance(spec, PhaseSpec), f"{who}.phases[{name!r}] is {spec!r}, not a PhaseSpec"
-        assert spec.advantage in ("group", "role"), f"{who}.phases[{name!r}].advantage is {spec.advantage!r}"
-        assert isinstance(spec.zero_sum, bool), f"{who}.phases[{name!r}].zero_sum is {spec.zero_sum!r}, not a bool"
-    metrics = getattr(game_cls, "metrics", None)
-    assert isinstance(metrics, Mapping), (
-        f"{who}.metrics must be a mapping of metric name -> vzframe.types.Metric: what its collect_metrics "
-        f"reports ({{}} if nothing); got {metrics!r}"
-    )
-    for name, metric in metrics.items():
-        assert isinstance(name, str) and name, f"{who}.metrics has the key {name!r}; metric names are non-empty str"
-        assert isinstance(metric, Metric), (
-            f"{who}.metrics[{name!r}] is {metric!r}; declare it as vzframe.types.Metric(label, headline=...)"
-        )
-
-
-def _make_config(game_cls: type[Game], config: Any) -> BaseModel:
-    if isinstance(config, BaseModel):
-        return config
-    return game_cls.Config.model_validate(dict(config or {}))
-
-
-def _check_acting(acting: Any, where: str, step: int) -> None:
-    assert isinstance(acting, tuple), f"{where} turn {step}: to_act() returned {acting!r}, not a tuple"
-    for p in acting:
-        assert isinstance(p, int) and not isinstance(p, bool) and p >= 1, (
-            f"{where} turn {step}: to_act() returned {acting!r}; players are ints from 1"
-        )
-    assert len(set(acting)) == len(acting), f"{where} turn {step}: to_act() repeats a player: {acting!r}"
-
-
-def _check_rejects(game: Game, acting: tuple[int, ...], seats: set[int], where: str, step: int) -> None:
-    """step() with a player who may not act must raise ValueError and change nothing."""
-    idle = sorted(seats - set(acting))
-    for wrong in (0, -1, *idle[:1]):
-        try:
-            game.step(wrong, "<answer>1</answer>")
-        except ValueError:
-            pass
-        except Exception as exc:
-            raise AssertionError(
-                f"{where} turn {step}: step({wrong}) while to_act() is {acting} raised "
-                f"{type(exc).__name__}: {exc}; expected ValueError"
-            ) from exc
-        else:
-            raise AssertionError(f"{where} turn {step}: step({wrong}) was accepted while to_act() is {acting}")
-        assert game.to_act() == acting, f"{where} turn {step}: a rejected step({wrong}) changed to_act()"
-
-
-def _check_observation(obs: Any, player: int, where: str, step: int) -> None:
-    at = f"{where} turn {step}: observe({player})"
-    assert isinstance(obs, Observation), f"{at} returned {type(obs).__name__}, not an Observation"
-    assert obs.player == player, f"{at} is for player {obs.player}"
-    assert isinstance(obs.role, str) and isinstance(obs.stage, str), f"{at} needs str role and stage"
-    assert obs.messages, f"{at} has no messages"
-    placeholders = 0
-    for message in obs.messages:
-        ok = isinstance(message, dict) and "role" in message and "content" in message
-        assert ok, f"{at}: bad message {message!r}"
-        content = message["content"]
-        if isinstance(content, str):
-            continue
-        assert isinstance(content, Sequence), f"{at}: content must be str or a list of parts"
-        for part in content:
-            assert isinstance(part, dict) and part.get("type") in ("image", "text"), f"{at}: bad part {part!r}"
-            placeholders += part["type"] == "image"
-            assert part["type"] == "image" or isinstance(part.get("text"), str), f"{at}: text part needs str text"
-    assert placeholders == len(obs.images), f"{at} has {placeholders} image placeholders but {len(obs.images)} images"
-    for im in obs.images:
-        assert isinstance(im, ImageItem) and isinstance(im.image, Image.Image), f"{at}: {im!r} is not an ImageItem"
-    try:
-        json.dumps(obs.to_dict())
-        obs.prompt_text()
-    except Exception as exc:
-        raise AssertionError(f"{at} is not JSON-serialisable: {exc}") from exc
-
-
-def _check_turn(turn: Any, index: int, player: int, completion: str, obs: Observation, where: str) -> None:
-    at = f"{where} turn {index}"
-    assert isinstance(turn, Turn), f"{at}: step() returned {type(turn).__name__}, not a Turn"
-    assert turn.index == index, f"{at}: Turn.index is {turn.index}; expected its position {index}"
-    assert turn.player == player, f"{at}: Turn.player is {turn.player}; player {player} stepped"
-    assert turn.completion == completion, f"{at}: Turn.completion differs from the completion given"
-    assert (turn.role, turn.stage) == (obs.role, obs.stage), (
-        f"{at}: Turn has role/stage {turn.role}/{turn.stage}; the observation had {obs.role}/{obs.stage}"
-    )
-    assert turn.images == tuple(im.id for im in obs.images), f"{at}: Turn.images {turn.images} != observed image ids"
-    assert isinstance(turn.prompt, str), f"{at}: Turn.prompt must be str"
-    assert isinstance(turn.action, Action) and isinstance(turn.action.kind, str), f"{at}: bad action {turn.action!r}"
-
-
-def _check_episode(episode: Any, game_cls: type[Game], seed: int, turns: list[Turn], seats: set[int], where: str) -> None:
-    assert isinstance(episode, Episode), f"{where}: episode() returned {type(episode).__name__}, not an Episode"
-    assert episode.game == game_cls.name, f"{where}: Episode.game is {episode.game!r}; expected {game_cls.name!r}"
-    assert episode.seed == seed, f"{where}: Episode.seed is {episode.seed!r}; expected {seed}"
-    assert episode.turns == tuple(turns), f"{where}: Episode.turns differ from the Turns step() returned"
-    assert isinstance(episode.roles, tuple), f"{where}: Episode.roles must be a tuple"
-    top = max(seats, default=0)
-    assert top <= len(episode.roles), f"{where}: player {top} acted but Episode.roles has {len(episode.roles)} roles"
-    names = {r.name for r in game_cls.roles}
-    assert set(episode.roles) <= names, f"{where}: Episode.roles {episode.roles} not all in {sorted(names)}"
-    for t in episode.turns:
-        assert t.role == episode.role_of(t.player), (
-            f"{where} turn {t.index}: player {t.player} acted as {t.role!r} but Episode.roles says {episode.role_of(t.player)!r}"
-        )
-
-
-def _check_roundtrip(episode: Episode, where: str) -> None:
-    try:
-        text = json.dumps(episode.to_dict(), allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        raise AssertionError(f"{where}: episode is not JSON-serialisable: {exc}") from exc
-    back = Episode.from_dict(json.loads(text))
-    if back != episode:
-        raise AssertionError(f"{where}: episode changed in a JSON round-trip: {_first_difference(episode, back)}")
-
-
-def _check_same(first: Episode, second: Episode, where: str) -> None:
-    if first != second:
-        raise AssertionError(f"{where}: same seed, different episode: {_first_difference(first, second)}")
-
-
-def _first_difference(a: Episode, b: Episode) -> str:
-    for name in ("game", "seed", "roles", "info"):
-        if getattr(a, name) != getattr(b, name):
-            return f"{name}: {getattr(a, name)!r} != {getattr(b, name)!r}"
-    for ta, tb in itertools.zip_longest(a.turns, b.turns):
-        if ta != tb:
-            if ta is None or tb is None:
-                return f"turn counts differ: {len(a.turns)} != {len(b.turns)}"
-            fields = [f for f in Turn.__dataclass_fields__ if getattr(ta, f) != getattr(tb, f)]
-            return f"turn {ta.index} differs in {fields}"
-    return "unequal, but no field differs (check __eq__ of values in info)"

@@ -10,7 +10,7 @@ games (same seeds, same pictures) with every seat the game's teacher, as a refer
 | figure | what it counts |
 |---|---|
 | ``valid`` | turns whose action is not ``invalid`` (also ``valid_STAGE`` per stage) |
-| ``clue_true`` | clues the teacher's ``clue_truth`` finds true of the speaker's picture, judged on the game state right before the move (turns where it says ``None`` are not counted) |
+| ``clue_true`` | clues the teacher's ``clue_truth`` finds true of the speaker's picture, judged on the game state the speaker observed (turns where it says ``None`` are not counted) |
 | every metric the game declares | from the game's ``collect_metrics``, e.g. ``acc`` (vote accuracy) and ``na`` (N/A rate) |
 
 **Estimator.** Each figure is pooled over all games' turns (a ratio estimator: true clues /
@@ -31,6 +31,9 @@ from pathlib import Path
 from typing import Any
 
 from plugins.toy_world.world import ToyWorld, toy_world
+from vzframe.rollout import Generation
+from vzframe.rollout.play import held_out_games, play
+from vzframe.rollout.policy import EnginePolicy, Move, Policy, Referee, TeacherPolicy
 from vzframe.types import Episode
 
 HELDOUT_SEED = 31_337
@@ -55,23 +58,28 @@ class Measured:
     truths: tuple[bool, ...]
 
 
-def play_measured(
-    games: Sequence[Any], move: Callable[[list[tuple[Any, int]]], list[str]], judge: Callable[[Any, int, str], bool | None] | None
-) -> list[Measured]:
-    """Play ``games`` to the end as ``vzframe.rollout.play.play`` does: every tick, the
-    completions of all movers of all games come from one ``move`` call (made before any of
-    them is stepped), then each is stepped in ``to_act()`` order. ``judge(game, player,
-    completion)`` is asked about each completion right before it is stepped."""
-    truths: list[list[bool]] = [[] for _ in games]
-    while moves := [(game, player) for game in games for player in game.to_act()]:
-        completions = move(moves)
-        index = {id(game): g for g, game in enumerate(games)}
-        for (game, player), completion in zip(moves, completions):
-            verdict = judge(game, player, completion) if judge is not None else None
-            if verdict is not None:
-                truths[index[id(game)]].append(bool(verdict))
-            game.step(player, completion)
-    return [Measured(game.episode(), tuple(t)) for game, t in zip(games, truths)]
+class Judge(Referee):
+    """``clue_truth``'s verdicts on every move it judges, per game, asked on the state the mover
+    observed (before any move of the tick is stepped)."""
+
+    def __init__(self, games: int, judge: Callable[[Any, int, str], bool | None] | None) -> None:
+        self.truths: list[list[bool]] = [[] for _ in range(games)]
+        self.judge = judge
+
+    def acted(self, move: Move, generation: Generation) -> None:
+        verdict = self.judge(move.game, move.player, generation.text) if self.judge is not None else None
+        if verdict is not None:
+            self.truths[move.index].append(bool(verdict))
+
+
+def play_measured(games: Sequence[Any], policy: Policy, judge: Callable[[Any, int, str], bool | None] | None) -> list[Measured]:
+    """Play ``games`` to the end with ``policy`` (``vzframe.rollout.play.play``: every tick,
+    one ``act`` call answers all movers of all games, then each is stepped in ``to_act()``
+    order). ``judge(game, player, completion)`` is asked about each move before the tick's
+    moves are stepped."""
+    referee = Judge(len(games), judge)
+    rollout = play(games, policy, referee=referee)
+    return [Measured(episode, tuple(t)) for episode, t in zip(rollout.episodes, referee.truths)]
 
 
 def measure(world: Any, records: Sequence[Measured]) -> dict[str, float]:
@@ -114,10 +122,7 @@ def summary(world: Any, records: Sequence[Measured], seconds: float) -> dict[str
 def new_games(world: ToyWorld, games: int, seed: int) -> list[Any]:
     """``games`` fresh games seeded from ``seed``, on pictures of ``world``'s source seeded
     with ``seed``: the same list every time."""
-    from vzframe.rollout.play import ImageCursor, derive_seed
-
-    cursor = ImageCursor(world.source(seed), rank=0, world=1)
-    return [world.game_cls(world.game_config, seed=derive_seed(seed, 0, 0, i), images=cursor.draw) for i in range(games)]
+    return held_out_games(world.game_cls, world.game_config, world.source(seed), games, seed)
 
 
 def model_play(world: ToyWorld, model_dir: str | Path, games: int, seed: int, rollout: Any) -> tuple[list[Measured], float]:
@@ -134,14 +139,12 @@ def model_play(world: ToyWorld, model_dir: str | Path, games: int, seed: int, ro
     facts = world.facts(world.source(seed)) if teacher is not None else None
     judge = (lambda game, player, completion: teacher.clue_truth(game, player, completion, facts)) if teacher else None
 
-    def move(moves: list[tuple[Any, int]]) -> list[str]:
-        return [g.text for g in engine.generate([game.observe(player) for game, player in moves])]
-
+    policy = EnginePolicy(engine, seeded=False)  # unseeded requests: how the shipped stamps' figures were made
     torch.manual_seed(seed)
     t0, records = time.perf_counter(), []
     live = new_games(world, games, seed)
     for start in range(0, games, BATCH_GAMES):
-        records += play_measured(live[start : start + BATCH_GAMES], move, judge)
+        records += play_measured(live[start : start + BATCH_GAMES], policy, judge)
     return records, time.perf_counter() - t0
 
 
@@ -149,13 +152,9 @@ def teacher_play(world: ToyWorld, games: int, seed: int) -> tuple[list[Measured]
     """The same held-out games (seeds and pictures) with every seat the game's teacher."""
     teacher = world.teacher
     facts = world.facts(world.source(seed))
-    rng = random.Random(f"heldout-teacher:{seed}")
-
-    def move(moves: list[tuple[Any, int]]) -> list[str]:
-        return [teacher.act(game, player, facts, rng) for game, player in moves]
-
+    policy = TeacherPolicy(teacher, facts, random.Random(f"heldout-teacher:{seed}"))
     t0 = time.perf_counter()
-    records = play_measured(new_games(world, games, seed), move, lambda g, p, c: teacher.clue_truth(g, p, c, facts))
+    records = play_measured(new_games(world, games, seed), policy, lambda g, p, c: teacher.clue_truth(g, p, c, facts))
     return records, time.perf_counter() - t0
 
 

@@ -67,21 +67,19 @@ def teacher_games(world: ToyWorld, seed: int, *, clue_share: float = 1.0, clue_s
     it: every mover observes the same state, then the moves are stepped in order. Every turn
     is yielded except turns of stage ``clue_stage``, each kept with probability ``clue_share``
     (all are played)."""
-    from vzframe.rollout.play import ImageCursor
+    from vzframe.rollout.play import ImageCursor, new_games, play_moves
+    from vzframe.rollout.policy import TeacherPolicy
 
     source = world.source(seed)
-    facts, teacher = world.facts(source), world.teacher
     cursor = ImageCursor(source, rank=0, world=1)
     rng = random.Random(f"teacher:{seed}")
+    policy = TeacherPolicy(world.teacher, world.facts(source), rng)
     while True:
-        game = world.game_cls(world.game_config, seed=rng.randrange(2**31), images=cursor.draw)
-        while acting := game.to_act():
-            observations = [game.observe(player) for player in acting]
-            targets = [teacher.act(game, player, facts, rng) for player in acting]
-            for player, obs, target in zip(acting, observations, targets):
-                if obs.stage != clue_stage or rng.random() < clue_share:
-                    yield obs, target
-                game.step(player, target)
+        game = new_games(world.game_cls, world.game_config, [rng.randrange(2**31)], cursor)
+        for moved in play_moves(game, policy):  # each move is yielded once stepped; stepping draws nothing from rng
+            obs = moved.move.observation
+            if obs.stage != clue_stage or rng.random() < clue_share:
+                yield obs, moved.generation.text
 
 
 def corpus(world: ToyWorld, seed: int, turns: int = CORPUS_TURNS) -> str:

@@ -1,15 +1,18 @@
-"""Playing games: seeds, the picture stream, ``play``, which runs live games to the end with
-every move of a tick generated in one batched call, and ``play_async``, which lets every game
-go at its own pace on an engine with continuous batching (vLLM).
+"""Playing games: seeds, the picture stream, ``play_moves`` (the one play driver) and
+``play``, which run live games to the end with every move of a tick answered by one call of a
+``Policy`` (a rollout engine, a teacher, a scripted player), and ``play_async``, which lets
+every game go at its own pace on an engine with continuous batching (vLLM).
 
-Games are plugin code: every call into one goes through ``call_plugin``, so an error names the
-game, its class and the method.
+Training, evaluation, the league, held-out play, the toy build and the kits all play through
+these, so they share the seeding and the error wrapping: games are plugin code, and every call
+into one goes through ``call_plugin``, so an error names the game, its class and the method.
 """
 
 from __future__ import annotations
 
+import random
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from itertools import count
 from typing import Any
@@ -19,8 +22,9 @@ from pydantic import BaseModel
 
 from vzframe.plugins import call_plugin, game_label
 from vzframe.protocols import Game, ImageSource
-from vzframe.rollout import AsyncEngine, Generation, Sampler, seeds_per_request
-from vzframe.types import Episode, ImageItem, Observation
+from vzframe.rollout import AsyncEngine, Generation, Sampler
+from vzframe.rollout.policy import Move, Policy, Referee, as_policy
+from vzframe.types import Episode, ImageItem, Observation, Turn
 
 
 def derive_seed(seed: int, step: int, rank: int, index: int) -> int:
@@ -67,6 +71,14 @@ def new_games(game_cls: type[Game], config: BaseModel, seeds: Sequence[int], ima
     return [call_plugin(f"{game_label(game_cls)} in __init__", game_cls, config, seed=s, images=images.draw) for s in seeds]
 
 
+def held_out_games(game_cls: type[Game], config: BaseModel, source: ImageSource, games: int, seed: int) -> list[Game]:
+    """``games`` games seeded from ``seed`` on ``source``'s pictures in order (a source seeded
+    with ``seed`` gives held-out pictures): the same list every time, for evaluation, the
+    league and held-out play."""
+    seeds = [derive_seed(seed, 0, 0, i) for i in range(games)]
+    return new_games(game_cls, config, seeds, ImageCursor(source, rank=0, world=1))
+
+
 @dataclass(frozen=True)
 class Played:
     """A finished game and, for each of its turns, what the model saw and generated."""
@@ -91,34 +103,115 @@ class Rollout:
         return [obs for p in self.games for obs, _ in p.generations.values()]
 
 
-def play(games: Sequence[Game], engine: Sampler) -> Rollout:
-    """Play all games to the end. Each tick every player who must move in every game is
-    observed first (simultaneous moves see the same state), then all are generated in one
-    call. A ``SeededEngine`` gets ``request_seed``'s seed for every request, the same as in
-    ``play_async``."""
-    generations: list[dict[int, tuple[Observation, Generation]]] = [{} for _ in games]
-    tokens, generate_seconds = 0, 0.0
-    seeded = engine if seeds_per_request(engine) else None
-    base = _seed_base() if seeded is not None else 0
+class _Table:
+    """The games of one play and every call into them, each through ``call_plugin`` so an
+    error names the game, its class and the method (with an excerpt of the completion)."""
+
+    def __init__(self, games: Sequence[Game]) -> None:
+        self.games = games
+
+    def call(self, g: int, what: str, fn: Any, *args: Any) -> Any:
+        return call_plugin(f"{game_label(type(self.games[g]))} in {what}", fn, *args)
+
+    def to_act(self, g: int) -> tuple[int, ...]:
+        acting: tuple[int, ...] = self.call(g, "to_act()", self.games[g].to_act)
+        return acting
+
+    def move(self, g: int, player: int, seed: int) -> Move:
+        observation = self.call(g, f"observe(player={player})", self.games[g].observe, player)
+        return Move(self.games[g], g, player, observation, seed)
+
+    def step(self, move: Move, text: str) -> Turn:
+        turn: Turn = self.call(move.index, f"step(player={move.player}, {_excerpt(text)})", move.game.step, move.player, text)
+        return turn
+
+    def episodes(self) -> list[Episode]:
+        return [self.call(g, "episode()", game.episode) for g, game in enumerate(self.games)]
+
+
+def _excerpt(text: str, limit: int = 40) -> str:
+    """A completion as an error message quotes it: short, with its length when cut.
+
+    >>> _excerpt("x" * 100)
+    "'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx... (100 chars)'"
+    """
+    return repr(text if len(text) <= limit else text[:limit] + f"... ({len(text)} chars)")
+
+
+@dataclass(frozen=True)
+class Moved:
+    """A move once stepped: what was asked, what the policy answered, what the game recorded."""
+
+    move: Move
+    generation: Generation
+    turn: Turn
+
+
+class Clock:
+    """Seconds a play spent in its policy."""
+
+    seconds = 0.0
+
+
+def play_moves(
+    games: Sequence[Game], player: Policy | Sampler, *, referee: Referee | None = None,
+    order: random.Random | None = None, clock: Clock | None = None,
+) -> Iterator[Moved]:  # fmt: skip
+    """Play all games to the end, yielding every move once it is stepped: the one play driver.
+
+    Each tick, every player who must move in every game is observed first (simultaneous
+    moves see the same state), then one ``act`` call of the policy answers all of them, then
+    the moves are stepped in ``to_act()`` order (or in an order drawn from ``order``, as the
+    kits do to show that simultaneous moves do not depend on it). A seeded policy gets
+    ``request_seed``'s seed for every request, the same as in ``play_async``. ``referee``
+    watches each point (``Referee``); ``clock`` adds up the seconds spent in the policy."""
+    policy = as_policy(player)
+    referee = referee or Referee()
+    clock = clock or Clock()
+    table = _Table(games)
+    base = _seed_base() if policy.seeded else 0
     requests = [count() for _ in games]
-
-    def call(g: int, what: str, fn: Any, *args: Any) -> Any:
-        return call_plugin(f"{game_label(type(games[g]))} in {what}", fn, *args)
-
-    while moves := [(g, player) for g, game in enumerate(games) for player in call(g, "to_act()", game.to_act)]:
-        observations = [call(g, f"observe(player={player})", games[g].observe, player) for g, player in moves]
+    while True:
+        movers = []
+        for g, game in enumerate(games):
+            acting = table.to_act(g)
+            referee.tick(g, game, acting)
+            movers += [(g, p) for p in acting]
+        if not movers:
+            return
+        moves = [table.move(g, p, request_seed(base, g, next(requests[g])) if policy.seeded else 0) for g, p in movers]
+        for move in moves:
+            referee.observed(move)
         t0 = time.perf_counter()
-        if seeded is None:
-            completions = engine.generate(observations)
-        else:
-            completions = seeded.generate(observations, seeds=[request_seed(base, g, next(requests[g])) for g, _ in moves])
-        generate_seconds += time.perf_counter() - t0
-        for (g, player), obs, gen in zip(moves, observations, completions):
-            turn = call(g, f"step(player={player})", games[g].step, player, gen.text)
-            generations[g][turn.index] = (obs, gen)
-            tokens += len(gen.token_ids)
-    played = [Played(call(g, "episode()", game.episode), generations[g]) for g, game in enumerate(games)]
-    return Rollout(played, tokens, generate_seconds)
+        answers = list(policy.act(moves))
+        clock.seconds += time.perf_counter() - t0
+        if len(answers) != len(moves):
+            raise RuntimeError(f"{type(policy).__name__}.act answered {len(answers)} of {len(moves)} moves; it must answer each.")
+        for move, answer in zip(moves, answers):
+            referee.acted(move, answer)
+        steps = list(range(len(moves)))
+        if order is not None:
+            order.shuffle(steps)
+        for i in steps:
+            move, answer = moves[i], answers[i]
+            referee.before_step(move, answer)
+            turn = table.step(move, answer.text)
+            referee.stepped(move, answer, turn)
+            yield Moved(move, answer, turn)
+
+
+def play(
+    games: Sequence[Game], player: Policy | Sampler, *, referee: Referee | None = None, order: random.Random | None = None
+) -> Rollout:
+    """Play all games to the end (``play_moves``) with ``player``, a ``Policy`` or a rollout
+    engine (``EnginePolicy``), and collect what each game's turns saw and generated."""
+    generations: list[dict[int, tuple[Observation, Generation]]] = [{} for _ in games]
+    tokens, clock = 0, Clock()
+    for moved in play_moves(games, player, referee=referee, order=order, clock=clock):
+        generations[moved.move.index][moved.turn.index] = (moved.move.observation, moved.generation)
+        tokens += len(moved.generation.token_ids)
+    played = [Played(episode, generations[g]) for g, episode in enumerate(_Table(games).episodes())]
+    return Rollout(played, tokens, clock.seconds)
 
 
 def play_async(games: Sequence[Game], engine: AsyncEngine) -> Rollout:
@@ -134,22 +227,20 @@ def play_async(games: Sequence[Game], engine: AsyncEngine) -> Rollout:
     between batch shapes."""
     generations: list[dict[int, tuple[Observation, Generation]]] = [{} for _ in games]
     tokens, generate_seconds = 0, 0.0
+    table = _Table(games)
     base = _seed_base()
     requests = [count() for _ in games]
-    waiting: dict[int, list[list[Any]]] = {}  # game -> its movers: [player, observation, generation or None]
-
-    def call(g: int, what: str, fn: Any, *args: Any) -> Any:
-        return call_plugin(f"{game_label(type(games[g]))} in {what}", fn, *args)
+    waiting: dict[int, list[tuple[Move, Generation | None]]] = {}  # game -> its movers and their answers so far
 
     def submit(g: int) -> float:
         """Observe and submit everyone who must move in game ``g`` now (no one once it is
         over); the seconds spent in the engine."""
-        movers = [[p, call(g, f"observe(player={p})", games[g].observe, p), None] for p in call(g, "to_act()", games[g].to_act)]
-        if movers:
-            waiting[g] = movers
+        moves = [table.move(g, p, request_seed(base, g, next(requests[g]))) for p in table.to_act(g)]
+        if moves:
+            waiting[g] = [(m, None) for m in moves]
         t0 = time.perf_counter()
-        for i, (_, obs, _) in enumerate(movers):
-            engine.add_request((g, i), obs, seed=request_seed(base, g, next(requests[g])))
+        for i, move in enumerate(moves):
+            engine.add_request((g, i), move.observation, seed=move.seed)
         return time.perf_counter() - t0
 
     try:
@@ -162,16 +253,17 @@ def play_async(games: Sequence[Game], engine: AsyncEngine) -> Rollout:
             if not finished:
                 raise RuntimeError(f"The engine has no request left, but games {sorted(waiting)} wait for one.")
             for (g, i), completion in finished:
-                waiting[g][i][2] = completion
-                if any(gen is None for _, _, gen in waiting[g]):
+                waiting[g][i] = (waiting[g][i][0], completion)
+                if any(answer is None for _, answer in waiting[g]):
                     continue
-                for player, obs, gen in waiting.pop(g):
-                    turn = call(g, f"step(player={player})", games[g].step, player, gen.text)
-                    generations[g][turn.index] = (obs, gen)
-                    tokens += len(gen.token_ids)
+                for move, answer in waiting.pop(g):
+                    assert answer is not None
+                    turn = table.step(move, answer.text)
+                    generations[g][turn.index] = (move.observation, answer)
+                    tokens += len(answer.token_ids)
                 generate_seconds += submit(g)
     except BaseException:
         engine.cancel()  # a game raised: leave no request behind for the next play
         raise
-    played = [Played(call(g, "episode()", game.episode), generations[g]) for g, game in enumerate(games)]
+    played = [Played(episode, generations[g]) for g, episode in enumerate(table.episodes())]
     return Rollout(played, tokens, generate_seconds)
