@@ -273,3 +273,44 @@ def test_a_run_names_what_a_game_lacks_before_reading_it():
     config = load_config(None, ["model=tiny"], ["tests.fixtures.half_game", "schedulers.hysteresis"])
     with pytest.raises(PluginError, match=r"Game 'half'.* lacks Config, phases, observe, step, episode of the Game protocol"):
         resolve(config)
+
+
+# ---- vzframe's own top-level packages (games, plugins, schedulers) and folders named alike ---
+
+
+def _vzframe_in(cwd, *args, isolated=False):
+    """``vzframe ARGS`` in a fresh Python started in ``cwd``: as ``python -m`` (the current
+    directory first on sys.path) or, with ``isolated``, as the console script (it is not)."""
+    import subprocess
+    import sys
+
+    code = f"import sys; from vzframe.cli import main; sys.exit(main({list(args)!r}))"
+    return subprocess.run([sys.executable, *(["-I"] if isolated else []), "-c", code], cwd=cwd, capture_output=True, text=True, timeout=120)
+
+
+def test_a_folder_named_like_an_own_package_is_reported_or_avoided(tmp_path):
+    (tmp_path / "plugins").mkdir()
+    (tmp_path / "plugins" / "__init__.py").write_text("")
+    (tmp_path / "plugins" / "mine.py").write_text("")
+    shadowed = _vzframe_in(tmp_path, "plugins")
+    assert shadowed.returncode != 0
+    assert f"The package 'plugins' was imported from {tmp_path.resolve() / 'plugins'}, not from vzframe's" in shadowed.stderr
+    assert "Rename yours" in shadowed.stderr and "docs/plugins.md 'Package names'" in shadowed.stderr
+    # the console script does not put the current directory first: vzframe's packages load first,
+    # and a plugin in the look-alike folder is named as the clash it is
+    listed = _vzframe_in(tmp_path, "plugins", isolated=True)
+    assert listed.returncode == 0, listed.stderr
+    assert "games.spy" in listed.stdout
+    mine = _vzframe_in(tmp_path, "run", "games.spy", "schedulers.hysteresis", "plugins.mine", "--help-config", isolated=True)
+    assert mine.returncode != 0
+    assert "Unknown plugin 'plugins.mine'" in mine.stderr and "'plugins' is vzframe's own package" in mine.stderr
+
+
+def test_own_packages_accepts_vzframe_s_own():
+    from vzframe.plugins import OWN_PACKAGES, own_packages
+
+    own_packages()  # the checkout's (or the wheel's) games, plugins and schedulers
+    import importlib
+
+    root = Path(importlib.import_module("vzframe").__file__).resolve().parent.parent
+    assert all((root / top / "__init__.py").is_file() for top in OWN_PACKAGES)

@@ -163,6 +163,14 @@ def write_manifest(folder: Path, step: int) -> None:
 # --------------------------------------------------------------------------------------
 # Reading
 # --------------------------------------------------------------------------------------
+def _step_of(path: Path) -> int:
+    """The step of a checkpoint folder ``step-N`` (``_step_dirs`` lists only such folders)."""
+    match = STEP_DIR.match(path.name)
+    if match is None:
+        raise CheckpointError(f"{path} is not a checkpoint folder (step-N).")
+    return int(match.group(1))
+
+
 def _step_dirs(root: Path) -> list[Path]:
     """``step-N`` directories, newest first."""
     if not root.is_dir():
@@ -186,7 +194,7 @@ def read_json(path: Path) -> Any:
 def verify(path: Path) -> Checkpoint:
     """Check every file against the manifest, then read state.json. Raises
     ``DamagedCheckpoint`` with the first problem found."""
-    step = int(STEP_DIR.match(path.name).group(1))
+    step = _step_of(path)
     manifest = read_json(path / MANIFEST)
     files = manifest.get("files") if isinstance(manifest, dict) else None
     if not isinstance(files, dict) or manifest.get("format") != MANIFEST_FORMAT or manifest.get("step") != step:
@@ -238,7 +246,7 @@ def latest(out: Path, *, step: int | None = None, load: Callable[[Checkpoint], N
     if step is not None:
         candidates = [p for p in candidates if p.name == f"step-{step}"]
         if not candidates:
-            available = sorted(int(STEP_DIR.match(p.name).group(1)) for p in _step_dirs(root))
+            available = sorted(_step_of(p) for p in _step_dirs(root))
             raise CheckpointError(f"No checkpoint for step {step} in {root}. Available: {available or 'none'}.")
     damaged: list[str] = []
     for path in candidates:

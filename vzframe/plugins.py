@@ -13,9 +13,10 @@ import numbers
 import os
 import sys
 import traceback
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points, version
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -29,6 +30,10 @@ DEFAULT_PLUGINS = (
     "vzframe.models", "plugins.shapes", "plugins.clevr", "plugins.charts", "plugins.folder", "plugins.toy_world",
 )
 """Loaded in every run: the built-in models (``tiny``, ``toy-world``) and image sources."""
+OWN_PACKAGES = ("games", "plugins", "schedulers")
+"""The top-level packages vzframe's wheel installs beside ``vzframe`` (the names users type,
+``games.spy``). Another package of the same name would shadow them: ``own_packages`` imports
+them first and reports one that is not vzframe's."""
 
 
 class PluginError(Exception):
@@ -48,9 +53,9 @@ def installed_plugins() -> dict[str, Any]:
     return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
 
 
-def _version_of(ep, module: ModuleType) -> str:
+def _version_of(ep: Any, module: Any) -> str:
     if ep is not None and ep.dist is not None:
-        return ep.dist.version
+        return str(ep.dist.version)
     top = module.__name__.split(".")[0]
     if getattr(module, "__version__", None):
         return str(module.__version__)
@@ -60,8 +65,31 @@ def _version_of(ep, module: ModuleType) -> str:
         return version("vzframe") if top in ("vzframe", "games", "schedulers", "plugins") else "unknown"
 
 
+def own_packages() -> None:
+    """Import vzframe's own top-level packages (``OWN_PACKAGES``) before any plugin, so a folder
+    of the same name in the current directory (which ``load_plugin`` puts on ``sys.path``)
+    cannot shadow them, and fail clearly where one already did (``python -m`` from such a
+    folder's parent, or another distribution that installs a package of that name)."""
+    root = Path(__file__).resolve().parent.parent
+    for top in OWN_PACKAGES:
+        try:
+            module = importlib.import_module(top)
+        except ImportError as exc:
+            raise PluginError(f"vzframe's package {top!r} does not import ({exc}); reinstall vzframe (pip install -e .).") from exc
+        found = [Path(p).resolve() for p in getattr(module, "__path__", [])]
+        if root / top not in found:
+            raise PluginError(
+                f"The package {top!r} was imported from {', '.join(map(str, found)) or module.__file__}, not from "
+                f"vzframe's {root / top}: a folder or another distribution named {top!r} shadows the package that holds "
+                f"vzframe's built-in plugins. Rename yours (any name but {', '.join(OWN_PACKAGES)} and vzframe; an entry "
+                f'point may still call your plugin "{top}.mine"), or run vzframe from another directory '
+                "(docs/plugins.md 'Package names')."
+            )
+
+
 def load_plugin(name: str) -> ModuleType:
     """Import plugin ``name`` by entry point, else by module path."""
+    own_packages()
     installed = installed_plugins()
     ep = installed.get(name)
     if ep is None and os.getcwd() not in sys.path and "" not in sys.path:
@@ -71,9 +99,14 @@ def load_plugin(name: str) -> ModuleType:
     except ModuleNotFoundError as exc:
         if ep is None and exc.name is not None and name.startswith(exc.name):
             known = ", ".join(sorted(installed)) or "none"
+            top = name.split(".")[0]
+            own = (
+                f" {top!r} is vzframe's own package, so a module of yours cannot live in a folder of that name: rename "
+                "the folder (docs/plugins.md 'Package names')."
+            ) if top in OWN_PACKAGES and (Path.cwd() / top).is_dir() else ""  # fmt: skip
             raise PluginError(
                 f"Unknown plugin {name!r}. Installed: {known}. "
-                "See `vzframe plugins`, or give an importable module path."
+                f"See `vzframe plugins`, or give an importable module path.{own}"
             ) from None
         raise PluginError(f"Plugin {name!r} failed to import: {exc}") from exc
     except Exception as exc:
@@ -81,7 +114,9 @@ def load_plugin(name: str) -> ModuleType:
     return module
 
 
-def make_plugin_manager(names: tuple[str, ...] | list[str] = (), *, on_error=None) -> pluggy.PluginManager:
+def make_plugin_manager(
+    names: tuple[str, ...] | list[str] = (), *, on_error: Callable[[str, PluginError], None] | None = None
+) -> pluggy.PluginManager:
     """A fresh manager with the default plugins and ``names`` loaded (nothing else).
 
     A plugin that fails to load raises ``PluginError``, or, with ``on_error``, is passed to
@@ -118,7 +153,7 @@ def plugin_infos(pm: pluggy.PluginManager) -> list[PluginInfo]:
     infos = []
     for name, module in pm.list_name_plugin():
         hooks = tuple(sorted(h.name for h in pm.get_hookcallers(module) or ()))
-        infos.append(PluginInfo(name, versions.get(name, "unknown"), module.__name__, hooks))
+        infos.append(PluginInfo(name, versions.get(name, "unknown"), getattr(module, "__name__", repr(module)), hooks))
     return infos
 
 

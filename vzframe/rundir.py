@@ -138,7 +138,8 @@ def truncate_jsonl(path: Path, before_step: int, *, cut_dir: Path | None = None)
     ``cut_dir/NAME``, so nothing is lost. Returns how many lines were removed."""
     if not path.exists():
         return 0
-    kept, cut = [], []
+    kept: list[str] = []
+    cut: list[str] = []
     for keep, line in _split_jsonl(path, before_step):
         (kept if keep else cut).append(line)
     if not cut:

@@ -12,6 +12,8 @@ loads it builds.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from games.odd_one_out.game import OddOneOutConfig, OddOneOutGame
 from vzframe.hookspecs import hookimpl
 
@@ -24,5 +26,5 @@ outcome = OddOneOutGame.outcome
 
 
 @hookimpl
-def register_games(register) -> None:
+def register_games(register: Callable[[type], None]) -> None:
     register(OddOneOutGame)

@@ -72,7 +72,7 @@ class ToyModel:
 
 
 @hookimpl
-def register_models(register) -> None:
+def register_models(register: Callable[..., None]) -> None:
     register(ModelSpec(
         FALLBACK_MODEL, ensure_default_model,
         description="random weights, built offline in seconds: it runs the machinery but learns no game",

@@ -14,8 +14,10 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 QWEN_SPECIAL_TOKENS = (
     "<|endoftext|>",
@@ -65,7 +67,7 @@ chart bar line pie title axis legend value values data increase decrease highest
 world's tokenizers start from it too (``plugins.toy_world.targets.corpus``)."""
 
 
-def _train_tokenizer(vocab_size: int, corpus: str = CORPUS):
+def _train_tokenizer(vocab_size: int, corpus: str = CORPUS) -> Any:
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 
     tok = Tokenizer(models.BPE())
@@ -206,7 +208,7 @@ def build_tiny(
 
 
 @contextlib.contextmanager
-def written_atomically(out_dir: Path, *, prefix: str):
+def written_atomically(out_dir: Path, *, prefix: str) -> Iterator[Path]:
     """Yield a fresh directory beside ``out_dir``; on success it replaces ``out_dir`` in one
     rename, so a half-built model is never picked up. On error it is removed. What it holds
     gets the modes of ordinary files (0644 and 0755 under umask 022), not the private 0600 and

@@ -25,7 +25,7 @@ def safe_checkpoint_engine(config: Any) -> Any:
     import torch
     from deepspeed.runtime.checkpoint_engine.torch_checkpoint_engine import TorchCheckpointEngine
 
-    class SafeCheckpointEngine(TorchCheckpointEngine):
+    class SafeCheckpointEngine(TorchCheckpointEngine):  # type: ignore[misc]  # DeepSpeed is untyped
         def load(self, path: str, map_location: Any = None) -> Any:
             with torch.serialization.safe_globals(safe_globals()):
                 return torch.load(path, map_location=map_location, weights_only=True)

@@ -125,7 +125,8 @@ def logits_after_shared_prefix(model: Any, inputs: dict[str, torch.Tensor], shar
         input_ids=ids[:, shared:], attention_mask=mask, mm_token_type_ids=types[:, shared:],
         position_ids=positions[:, :, shared:], cache=cache, use_cache=True, logits_to_keep=keep, **rest,
     )  # fmt: skip
-    return out.logits
+    logits: torch.Tensor = out.logits
+    return logits
 
 
 def policy_loss(

@@ -251,7 +251,7 @@ class Trainer:
     def checkpoint_bytes(self) -> int:
         """A generous estimate of one checkpoint's size: fp32 weights, Adam's two moments,
         and the Hugging Face copy."""
-        return 4 * 4 * sum(getattr(p, "ds_numel", p.numel()) for p in self.engine.module.parameters())
+        return int(4 * 4 * sum(getattr(p, "ds_numel", p.numel()) for p in self.engine.module.parameters()))
 
     @property
     def lr(self) -> float:
