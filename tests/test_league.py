@@ -10,7 +10,7 @@ from pathlib import Path
 import pluggy
 import pytest
 
-from plugins.league.league import league, outcome, pairings, rate
+from plugins.league.league import by_role, league, outcome, pairings, rate
 from vzframe import hookspecs
 from vzframe.config import ConfigError
 from vzframe.types import Episode
@@ -51,6 +51,22 @@ def test_a_role_that_always_wins_moves_its_side_not_the_models():
     mus = [r["mu"] for r in result["players"].values()]
     assert max(mus) - min(mus) < 0.5, result["players"]
     assert result["roles"]["citizen"]["mu"] - result["roles"]["spy"]["mu"] > 5, result["roles"]
+
+
+def test_results_by_role_keep_apart_what_a_rating_mixes():
+    """A model that wins every game as the spy and loses every game as a citizen rates like one
+    that does the reverse; its results by role say which it is, against everyone and the base."""
+    spy_only = lambda seating: "spy" if seating[0] == "spy-ace" else "citizen" if seating[1] == "judge" else "spy"  # noqa: E731
+    players = ["base", "spy-ace", "judge"]
+    result = by_role(results_of(spy_only, players, games=4), ROLES, players, "base")
+    ace = result["spy-ace"]
+    assert ace["spy"]["all"] == {"mean": 1.0, "se": 0.0, "games": 8} and ace["spy"]["vs_base"]["games"] == 4
+    assert ace["citizen"]["vs_base"]["mean"] == 0.0  # as a citizen against the base spy it loses
+    judge = result["judge"]["citizen"]  # catches the base spy, never the ace
+    assert judge["vs_base"]["mean"] == 1.0 and judge["all"]["mean"] == 0.5
+    assert result["base"]["spy"]["vs_base"] is None and result["base"]["spy"]["all"]["games"] == 8
+    mixed = [(("base", "judge"), [{"spy": float(g % 2), "citizen": 1.0 - g % 2} for g in range(4)])]
+    assert by_role(mixed, ROLES, ["base", "judge"], "base")["base"]["spy"]["all"] == {"mean": 0.5, "se": pytest.approx(0.2887, abs=1e-4), "games": 4}
 
 
 def test_ratings_are_reproducible():
@@ -126,7 +142,8 @@ def test_league_of_a_run_rates_its_checkpoints_and_the_report_shows_it(tmp_path)
     from plugins.report.runs import load_run
 
     html = build_report(load_run(out), max_games=0)
-    assert "<h2>League</h2>" in html and "step 2" in html
+    assert "<h2>League</h2>" in html and "step 2" in html and "as spy vs base" in html
+    assert set(report["by_role"]) == {"step 0", "step 1", "step 2"} and report["by_role"]["step 1"]["spy"]["vs_base"]["games"] == 3
     tampered = {**report, "players": [{**report["players"][0], "name": "<script>alert(1)</script>"}, *report["players"][1:]]}
     (out / "league.json").write_text(json.dumps(tampered))
     html = build_report(load_run(out), max_games=0)

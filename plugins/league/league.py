@@ -11,8 +11,10 @@ teams, A with a pseudo-player for the roles A played, and B with one for the rol
 The pseudo-players absorb the advantage of a role (a spy is caught more often than not), so
 a model's rating says how it plays across roles. Games are rated in a fixed interleaved
 order (game 1 of every pairing, then game 2, ...), so the ratings are reproducible and no
-pairing is rated last. ``league.json`` holds the ratings, each pairing's mean result with
-its standard error, and the settings; ``league.svg`` charts rating over step, which
+pairing is rated last. A rating mixes the roles; ``by_role`` keeps them apart: each model's
+mean result in each role, over every opponent and against the base alone. ``league.json``
+holds the ratings, the results by role, each pairing's mean result with its standard error,
+and the settings; ``league.svg`` charts rating over step, which
 ``vzframe report`` shows.
 """
 
@@ -96,6 +98,36 @@ def rate(results: list[tuple[tuple[str, ...], list[dict[str, float]]]], roles: S
     return {"players": {p: as_dict(r) for p, r in ratings.items()}, "roles": {n: as_dict(r) for n, r in sides.items()}}
 
 
+def _mean_se(values: list[float]) -> dict[str, float]:
+    mean = sum(values) / len(values)
+    se = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1) / len(values)) if len(values) > 1 else 0.0
+    return {"mean": mean, "se": se, "games": len(values)}
+
+
+def by_role(
+    results: list[tuple[tuple[str, ...], list[dict[str, float]]]], roles: Sequence[str], players: Sequence[str], base: str
+) -> dict[str, dict[str, Any]]:
+    """Each player's results per role: ``all`` (its mean result in that role over the games of
+    every seating that gives it the role, ± the standard error over those games) and ``vs_base``
+    (the seating where ``base`` plays every other seat; None for the base itself).
+
+    >>> r = by_role([(("a", "b"), [{"spy": 1.0, "citizen": 0.0}] * 2), (("b", "a"), [{"spy": 1.0, "citizen": 0.0}] * 2)],
+    ...             ["spy", "citizen"], ["a", "b"], "a")
+    >>> r["b"]["spy"]["all"]["mean"], r["b"]["citizen"]["vs_base"]["mean"], r["a"]["spy"]["vs_base"]
+    (1.0, 0.0, None)
+    """
+    out: dict[str, dict[str, Any]] = {}
+    for player in players:
+        out[player] = {}
+        for i, role in enumerate(roles):
+            seatings = [(seating, games) for seating, games in results if seating[i] == player]
+            pooled = [g[role] for _, games in seatings for g in games]
+            against = [g[role] for seating, games in seatings for g in games
+                       if player != base and all(q == base for j, q in enumerate(seating) if j != i)]  # fmt: skip
+            out[player][role] = {"all": _mean_se(pooled) if pooled else None, "vs_base": _mean_se(against) if against else None}
+    return out
+
+
 def league(run_dir: str | Path, *, games: int = LEAGUE_GAMES, seed: int = LEAGUE_SEED) -> dict[str, Any]:
     """Play the league of the run in ``run_dir`` (module docstring); write and return ``league.json``."""
     from vzframe import checkpoint
@@ -138,6 +170,7 @@ def league(run_dir: str | Path, *, games: int = LEAGUE_GAMES, seed: int = LEAGUE
         "run": str(run), "game": setup.game_name, "roles": roles, "games": games, "seed": seed,
         "players": [{"name": p, "step": int(p.split()[1]), "path": paths[p], **ratings["players"][p]} for p in paths],
         "role_sides": ratings["roles"],
+        "by_role": by_role(results, roles, list(paths), "step 0"),
         "pairings": [_pairing(seating, roles, res) for seating, res in results],
     }  # fmt: skip
     (run / "league.json").write_text(json.dumps(report, indent=1))
@@ -191,16 +224,57 @@ def league_html(run_dir: Path) -> str:
         if any(p["mu"] is None or p["sigma"] is None for p in players):
             raise ValueError("a rating is not a number")
         games, seed = int(data["games"]), int(data["seed"])
+        roles = [str(r) for r in data["roles"]] if "by_role" in data else []
+        results = {p["name"]: {r: _html_results(data["by_role"][p["name"]][r]) for r in roles} for p in players} if roles else {}
     except (DamagedCheckpoint, KeyError, TypeError, ValueError) as exc:
         return f'<h2>League</h2><p class="note">league.json could not be read ({esc(exc)}); run `vzframe league` again.</p>'
     rows = [[esc(p["name"]), fmt(p["mu"]), fmt(p["sigma"]), fmt(p["ordinal"])] for p in sorted(players, key=lambda p: p["step"])]
+    by_role = ""
+    if roles:
+        head = ["model", *(f"as {esc(r)}{k}" for r in roles for k in ("", " vs base"))]
+        cells = lambda v: "" if v is None else f"{fmt(v[0])} ± {fmt(v[1])}"  # noqa: E731
+        role_rows = [[esc(p["name"]), *(cells(results[p["name"]][r][k]) for r in roles for k in (0, 1))]
+                     for p in sorted(players, key=lambda p: p["step"])]  # fmt: skip
+        by_role = '<p class="note">Mean result by role ± standard error over games: over every opponent, and against the base.</p>'
+        by_role += table(head, role_rows)
     svg = chart({"players": players, "games": games})
     return (
         "<h2>League</h2>"
         f'<p class="note">The base model (step 0) and the checkpoints played each other in every role, {games} held-out '
         f"games a pairing (seed {seed}); OpenSkill ratings (<code>vzframe league</code>).</p>"
-        f'<div class="card">{svg}</div>' + table(["model", "rating (mu)", "sigma", "ordinal (mu - 3 sigma)"], rows)
+        f'<div class="card">{svg}</div>' + table(["model", "rating (mu)", "sigma", "ordinal (mu - 3 sigma)"], rows) + by_role
     )
+
+
+def _html_results(entry: Any) -> tuple[tuple[float, float] | None, tuple[float, float] | None]:
+    """(all, vs_base) of one ``by_role`` entry as (mean, se) numbers; ValueError when one is not."""
+    from plugins.report.runs import as_float
+
+    def pair(value: Any) -> tuple[float, float] | None:
+        if value is None:
+            return None
+        mean, se = as_float(value["mean"]), as_float(value["se"])
+        if mean is None or se is None:
+            raise ValueError("a result by role is not a number")
+        return mean, se
+
+    return pair(entry["all"]), pair(entry["vs_base"])
+
+
+def role_table(report: dict[str, Any]) -> Any:
+    """Each model's mean result per role (a rich Table): over every opponent, and against the base."""
+    from rich.table import Table
+
+    table = Table(title="Results by role: mean result ± standard error over games (all opponents; against the base)")
+    table.add_column("model", justify="right")
+    for role in report["roles"]:
+        table.add_column(f"as {role}", justify="right")
+        table.add_column(f"as {role} vs base", justify="right")
+    cell = lambda r: "" if r is None else f"{r['mean']:.3f} ± {r['se']:.3f}"  # noqa: E731
+    for p in sorted(report["players"], key=lambda p: p["step"]):
+        results = report["by_role"][p["name"]]
+        table.add_row(p["name"], *[cell(results[role][k]) for role in report["roles"] for k in ("all", "vs_base")])
+    return table
 
 
 def print_league(report: dict[str, Any]) -> None:
@@ -215,6 +289,8 @@ def print_league(report: dict[str, Any]) -> None:
     for p in sorted(report["players"], key=lambda p: -p["mu"]):
         table.add_row(p["name"], f"{p['mu']:.2f}", f"{p['sigma']:.2f}", f"{p['ordinal']:.2f}")
     console.print(table, highlight=False)
+    if "by_role" in report:
+        console.print(role_table(report), highlight=False)
     first = report["roles"][0]
     rows = Table(title=f"Results: mean {first} result ± standard error over games")
     for column in report["roles"]:
