@@ -324,8 +324,13 @@ def test_probe_command_on_a_model_directory_with_a_labelled_set(tiny_model_dir, 
 def test_auto_scores_vzframe_built_bases_by_likelihood_and_other_models_by_generation(tmp_path, tiny_model_dir):
     from vzframe.probes.command import auto_score
 
-    assert auto_score(ROOT / "plugins/toy_world/model") == "likelihood"  # never taught a probe's format
+    assert auto_score(ROOT / "plugins/toy_world/model") == "generate"  # its check stage taught clevr.verify's format
     assert auto_score(tiny_model_dir) == "likelihood"  # random weights
+    untaught = tmp_path / "untaught"  # a toy base built without the check stage, or before stamps listed formats
+    untaught.mkdir()
+    for stamp in ({"kind": "toy-world", "probe_formats": []}, {"kind": "toy-world"}):
+        (untaught / "vzframe-toy.json").write_text(json.dumps(stamp))
+        assert auto_score(untaught) == "likelihood"
     taught = tmp_path / "taught"
     taught.mkdir()
     (taught / "vzframe-toy.json").write_text(json.dumps({"kind": "toy-world", "probe_formats": ["clevr.verify"]}))

@@ -12,6 +12,7 @@ from games.spy.teacher import (
     ADMIT_SHARE,
     BLANK_CLUE,
     SpyTeacher,
+    claim,
     fits,
     measure,
     misfits,
@@ -97,10 +98,32 @@ def test_voters_abstain_unless_exactly_one_player_misfits():
     teacher, scene = SpyTeacher(), ("a red cube", "a gray sphere")
     fit, blank = statement("a red cube"), BLANK_CLUE
     assert misfits([(1, fit), (2, blank), (4, fit)], scene, voter=3) == [2]
-    assert extract_answer(teacher._vote([(1, fit), (2, blank), (4, fit)], scene, 3)) == "2"
-    assert extract_answer(teacher._vote([(1, fit), (2, fit), (4, fit)], scene, 3)) == "N/A"  # nobody
-    assert extract_answer(teacher._vote([(1, blank), (2, blank), (4, fit)], scene, 3)) == "N/A"  # several
-    assert extract_answer(teacher._vote([(3, blank), (1, fit)], scene, 3)) == "N/A"  # its own clue does not count
+    vote = lambda clues, voter=3: extract_answer(teacher._vote([(1, p, c) for p, c in clues], scene, voter))  # noqa: E731
+    assert vote([(1, fit), (2, blank), (4, fit)]) == "2"
+    assert vote([(1, fit), (2, fit), (4, fit)]) == "N/A"  # nobody
+    assert vote([(1, blank), (2, blank), (4, fit)]) == "N/A"  # several
+    assert vote([(3, blank), (1, fit)]) == "N/A"  # its own clue does not count
+
+
+def test_a_vote_reasons_by_checking_every_other_clue_in_order(games, source):
+    """The vote's reasoning is each clue of another player, in the order said, a round per
+    group: its speaker, what it claims and "yes" or "no"; "no" exactly where the clue does not fit the voter's picture, and the
+    answer is the one player with a "no" (N/A when none or several)."""
+    for game, played in games[:60]:
+        clues = list(game.clues)
+        for turn, move in played:
+            if turn.stage != "decision":
+                continue
+            phrases = source.describe(game._images[turn.player])
+            think = move.split("<think>")[1].split("</think>")[0]
+            rounds = [[c.split() for c in r.rstrip(".").split(", ")] for r in think.split("; ")]
+            said = [(p, c) for _, p, c in clues if p != turn.player]
+            assert [(int(p), " ".join(what)) for r in rounds for p, *what, _ in r] == [(p, claim(c)) for p, c in said]
+            assert len(rounds) == len({r for r, p, _ in clues if p != turn.player})
+            verdicts = [v for r in rounds for *_, v in r]
+            assert verdicts == ["yes" if fits(c, phrases) else "no" for _, c in said], (think, said, phrases)
+            odd = sorted({p for (p, _), v in zip(said, verdicts) if v == "no"})
+            assert turn.action.value == (odd[0] if len(odd) == 1 else None), (think, turn.action)
 
 
 def test_clue_truth_judges_citizens_only(source, facts):

@@ -20,7 +20,7 @@ from vzframe.plugins import PluginError, build_registry, make_plugin_manager
 
 GAME, NAME = "games.odd_one_out", "toy-odd-one-out"
 SMALL = WarmStart(look_steps=1, look_batch=2, look_pool=2, caption_steps=1, game_steps=1, batch_size=2, fine_steps=1,
-                  fine_batch=2, warmup_steps=0, heldout_games=0)
+                  fine_batch=2, warmup_steps=0, heldout_games=0, check_steps=0, check_word_steps=0, check_replay=0)
 """A build of seconds: the machinery, not a model that plays."""
 
 

@@ -93,10 +93,11 @@ class TrainConfig(Strict):
     """Train in bfloat16 (use on GPUs; the CPU default is float32)."""
     gradient_checkpointing: bool = False
     """Recompute activations in the backward pass to save memory."""
-    share_prefix: bool = False
+    share_prefix: bool = True
     """Run the prompt prefix a micro-batch's samples share (rules, role brief) once, not once per
     sample, in the reference and policy passes: the same log-probs up to float rounding, less
-    compute (Qwen2-VL-family models, ZeRO 0-2, no gradient checkpointing; else ignored)."""
+    compute (Qwen2-VL-family models, ZeRO 0-2, no gradient checkpointing; else ignored).
+    ``false`` runs every row whole."""
     baseline_alpha: float = Field(0.9, ge=0.0, lt=1.0)
     """EMA factor of the role baselines (Role Advantage Estimation)."""
     lora: LoraConfig | None = None

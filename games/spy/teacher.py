@@ -19,6 +19,11 @@ public clues, its role) and plays every seat:
   (``spy_image=modified``) bluffs from its own picture's objects, echoing when it can;
 - a **voter** (a citizen or a judge sample) votes for the one player whose clues do not all
   fit its own picture, and answers N/A when none or several do: the clues single nobody out.
+  Its reasoning checks every other player's clue against its picture, in the order they were
+  said, a round at a time (``checks``): ``<think>2 red cube yes, 3 green sphere no, 4 gray
+  cylinder yes; ...</think><answer>3</answer>``. Each verdict follows the claim it judges,
+  as in build-toy's check stage, which teaches that check on its own; the vote is then a
+  lookup in the voter's own reasoning, not a search of the whole transcript.
 
 Measured with ``measure()``: 1000 games of the default config (3 citizens, 2 clue rounds) on
 ``clevr_toy`` pictures, 3000 votes. A game's voters see the same clues and picture and vote
@@ -111,6 +116,35 @@ def misfits(clues: list[tuple[int, str]], phrases: tuple[str, ...], voter: int) 
     return sorted({p for p, clue in clues if p != voter and not fits(clue, phrases)})
 
 
+def claim(clue: str) -> str:
+    """What a clue claims, as a vote's reasoning repeats it: ``stated`` without its article.
+
+    >>> claim("There is a red cube."), claim("My picture is blank.")
+    ('red cube', 'my picture is blank')
+    """
+    text = stated(clue)
+    for article in ("a ", "an ", "the "):
+        if text.startswith(article):
+            return text[len(article) :]
+    return text
+
+
+def checks(clues: list[tuple[int, int, str]], phrases: tuple[str, ...], voter: int) -> str:
+    """A voter's reasoning: each clue of the other players (``(round, player, clue)``, in the
+    order said) as its speaker, what it claims (``claim``) and whether that fits a picture of
+    ``phrases``, "yes" or "no"; a round at a time.
+
+    >>> checks([(1, 1, "There is a red cube."), (1, 2, "My picture is blank."), (1, 3, "There is a red cube."),
+    ...         (2, 1, "There is a red cube."), (2, 2, "There is a red cube.")], ("a red cube",), 3)
+    '1 red cube yes, 2 my picture is blank no; 1 red cube yes, 2 red cube yes.'
+    """
+    rounds: dict[int, list[str]] = {}
+    for rnd, player, clue in clues:
+        if player != voter:
+            rounds.setdefault(rnd, []).append(f"{player} {claim(clue)} {'yes' if fits(clue, phrases) else 'no'}")
+    return "; ".join(", ".join(said) for said in rounds.values()) + "."
+
+
 def _clue(think: str, answer: str) -> str:
     return f"<think>{think}</think><answer>{answer}</answer>"
 
@@ -123,9 +157,9 @@ class SpyTeacher:
         """``player``'s move now: a clue or a vote (see the module docstring)."""
         observation = game.observe(player)
         picture = observation.images[0]
-        clues = _clues(game)
         if observation.stage != "clue":
-            return self._vote(clues, facts.describe(picture), player)
+            return self._vote(list(game.clues), facts.describe(picture), player)
+        clues = _clues(game)
         said = [stated(c) for p, c in clues if p == player]
         if game.role_of(player) == SPY:
             return self._spy_clue(clues, said, picture, player, facts, rng)
@@ -157,13 +191,9 @@ class SpyTeacher:
         return _clue(THINK_BLUFF, statement(rng.choice([p for p in own if p not in said] or own)))
 
     @staticmethod
-    def _vote(clues: list[tuple[int, str]], phrases: tuple[str, ...], voter: int) -> str:
-        odd = misfits(clues, phrases, voter)
-        if len(odd) == 1:
-            return _clue(f"Player {odd[0]} does not fit my picture.", str(odd[0]))
-        if odd:
-            return _clue("Several players do not fit my picture.", "N/A")
-        return _clue("Every clue fits my picture.", "N/A")
+    def _vote(clues: list[tuple[int, int, str]], phrases: tuple[str, ...], voter: int) -> str:
+        odd = misfits([(p, c) for _, p, c in clues], phrases, voter)
+        return _clue(checks(clues, phrases, voter), str(odd[0]) if len(odd) == 1 else "N/A")
 
     def clue_truth(self, game: Any, player: int, completion: str, facts: Facts) -> bool | None:
         """For a clue by a player who sees a picture: whether its answer states one of the

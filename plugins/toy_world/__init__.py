@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 MODEL_NAME = "toy-world"
 TOY_MODELS = "toy-models"
 """The cache folder (``$VZFRAME_CACHE``, else ``~/.cache/vzframe``) where games' toy models are built on first use."""
-DEFAULT_BUILD_TIME = "about 18 min on 2 idle CPU cores"
+DEFAULT_BUILD_TIME = "about 23 min on 2 idle CPU cores"
 """How long a build with the default ``WarmStart()`` takes."""
 
 
@@ -169,7 +169,8 @@ def _budget(settings: WarmStart | None) -> str:
 
 def _command(game: str, images: str | None, settings: WarmStart | None) -> str:
     """The ``build-toy`` command line that builds the same model (settings without a flag are left out)."""
-    flags = {"seed", "look_steps", "caption_steps", "game_steps", "fine_steps", "heldout_games"}
+    flags = {"seed", "look_steps", "caption_steps", "game_steps", "fine_steps", "heldout_games", "check_steps", "check_word_steps",
+             "check_replay"}
     args = [f"--images {images}"] * bool(images) + [
         f"--{k.replace('_', '-')} {v}" for k, v in _changed(settings).items() if k in flags
     ]
@@ -193,13 +194,13 @@ def register_commands(model_subparsers) -> None:
 
     toy = model_subparsers.add_parser(
         "build-toy",
-        help="build a toy base model for a game with a teacher into DIR (defaults: at most 20 min on 2 CPU cores)",
+        help="build a toy base model for a game with a teacher into DIR (defaults: about 23 min on 2 idle CPU cores)",
         description=(
             "Warm-start a 3.8 M-parameter Qwen2.5-VL: its vision tower on the kinds of thing the image source's "
-            "describe(item) names, then on captions from describe, then on "
+            "describe(item) names, then on captions from describe, then on checks of claims against the picture, then on "
             "the game's teacher playing whole games, and write its held-out figures (valid answers, true clues, "
             "the game's metrics, each with a standard error) into DIR/vzframe-toy.json. With the defaults the "
-            "spy game's build takes at most 20 minutes on 2 CPU cores; the time grows with the steps. "
+            "spy game's build takes about 23 minutes on 2 idle CPU cores; the time grows with the steps. "
             "Use it with `vzframe run GAME ... model=DIR`."
         ),
     )
@@ -214,6 +215,12 @@ def register_commands(model_subparsers) -> None:
     toy.add_argument("--game-steps", type=int, default=WarmStart.game_steps, help="game-stage steps of 16")
     toy.add_argument("--fine-steps", type=int, default=WarmStart.fine_steps,
                      help="fine-stage steps of 4 (the teacher's games again, at a lower learning rate)")
+    toy.add_argument("--check-steps", type=int, default=WarmStart.check_steps,
+                     help="check-stage steps of 16: is a player's claim true of the picture? (0: none)")
+    toy.add_argument("--check-word-steps", type=int, default=WarmStart.check_word_steps,
+                     help="the first check steps, one-word claims only (part of --check-steps)")
+    toy.add_argument("--check-replay", type=int, default=WarmStart.check_replay,
+                     help="every N-th game and fine step is a check step (0: none)")
     toy.add_argument("--heldout-games", type=int, default=WarmStart.heldout_games,
                      help="held-out games played at the end for the figures (0: none)")
     toy.set_defaults(func=_build_toy)
@@ -242,7 +249,8 @@ def _build_toy(args: argparse.Namespace) -> int:
 
     settings = WarmStart(
         seed=args.seed, look_steps=args.look_steps, caption_steps=args.caption_steps, game_steps=args.game_steps,
-        fine_steps=args.fine_steps, heldout_games=args.heldout_games,
+        fine_steps=args.fine_steps, heldout_games=args.heldout_games, check_steps=args.check_steps,
+        check_word_steps=args.check_word_steps, check_replay=args.check_replay,
     )
     path = build_toy(args.dir, settings, game=args.game, images=args.images)
     stamp = json.loads((Path(path) / "vzframe-toy.json").read_text())

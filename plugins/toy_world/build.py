@@ -42,7 +42,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from plugins.toy_world.targets import caption_examples, corpus, teacher_games
+from plugins.toy_world.targets import CHECK_PROBE, caption_examples, check_examples, corpus, teacher_games
 from plugins.toy_world.world import ToyWorld, toy_world
 from vzframe.config import ConfigError
 from vzframe.models.tiny import Shape, build_tiny, written_atomically
@@ -72,11 +72,13 @@ class WarmStart:
     game_steps: int = 300
     batch_size: int = 16
     """Examples per caption and game step."""
-    fine_steps: int = 1000
+    fine_steps: int = 2000
     """Steps of the fine stage: the game stage's teacher play again, ``fine_batch`` observations
     a step at ``fine_lr``, with a fresh optimiser and no caption replays. Without it the votes
     sat on a plateau (a uniform guess of a player number, vote accuracy 0.29 on held-out games)
-    through 400 game steps of 16; 1000 more steps of 4 left it after about 500 (0.57)."""
+    through 400 game steps of 16; 1000 more steps of 4 left it after about 500 (0.57). Votes
+    that write a check per clue are longer to learn: their loss fell from 0.31 to 0.16 by step
+    1000 and to 0.09 by step 2000."""
     fine_batch: int = 4
     fine_lr: float = 5e-4
     lr: float = 1e-3
@@ -90,6 +92,20 @@ class WarmStart:
     vocab_size: int = 1536
     heldout_games: int = 128
     """Games played on held-out pictures at the end, for the figures in vzframe-toy.json (0: none)."""
+    check_steps: int = 1500
+    """Steps of the check stage, after the caption stage (0: none):
+    ``batch_size`` examples a step that ask whether a player's claim is true of the picture,
+    answered yes or no (``targets.check_examples``: true claims, decoys of another picture,
+    blank pictures). The first ``check_word_steps`` of them claim one word ("There is something
+    red.") at ``lr``; the rest mix those half and half with whole-phrase claims at ``check_lr``,
+    with a fresh optimiser. Whole-phrase checks alone leave a small model at its prior ("no" to
+    everything, or "blank: no, else yes"); the one-word check is learnt first, then the mix."""
+    check_word_steps: int = 750
+    check_lr: float = 3e-4
+    check_replay: int = 5
+    """In the game and fine stages every ``check_replay``-th step is a check step of the mix (0:
+    none; a caption replay goes first where both fall on one step), so the teacher's games do
+    not wash out the check."""
     caption_replay: int = 4
     """In the game stage every ``caption_replay``-th step is a caption step (0: none), so the
     game's targets do not wash out what the pictures taught. Needed when the vision tower
@@ -98,7 +114,8 @@ class WarmStart:
     the replays keep the language model's captions."""
 
     def __post_init__(self) -> None:
-        for name in ("look_steps", "caption_steps", "game_steps", "fine_steps", "heldout_games", "warmup_steps", "caption_replay"):
+        for name in ("look_steps", "caption_steps", "game_steps", "fine_steps", "heldout_games", "warmup_steps", "caption_replay",
+                     "check_steps", "check_word_steps", "check_replay"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"build-toy: {name} must be >= 0; got {getattr(self, name)}.")
         if self.look_batch < 1 or self.look_pool < 1:
@@ -106,6 +123,9 @@ class WarmStart:
         if self.batch_size < 1 or self.fine_batch < 1 or not 0.0 <= self.clue_share <= 1.0:
             raise ConfigError(f"build-toy: batch_size and fine_batch must be >= 1 and clue_share in [0, 1]; "
                               f"got {self.batch_size}, {self.fine_batch}, {self.clue_share}.")
+        if self.check_word_steps > self.check_steps:
+            raise ConfigError(f"build-toy: check_word_steps ({self.check_word_steps}) is part of check_steps ({self.check_steps}); "
+                              "it cannot be more. Set both (--check-steps N --check-word-steps M, M <= N; 0 and 0: no check stage).")
         if self.heldout_games == 1:
             raise ConfigError("build-toy: heldout_games must be 0 (none) or at least 2 (for a standard error).")
 
@@ -143,7 +163,7 @@ def build_toy(
         log(f"toy model for game {world.game_name!r} on {world.images!r} pictures: "
             f"{sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters")
         s = settings
-        clock = BuildClock(s.look_steps + s.caption_steps + s.game_steps + s.fine_steps)
+        clock = BuildClock(s.look_steps + s.caption_steps + s.check_steps + s.game_steps + s.fine_steps)
         history = look(model, processor, settings, world, log=log, seconds=seconds, clock=clock)
         history += supervised(model, processor, settings, world, log=log, seconds=seconds, clock=clock)
         model.to(torch.bfloat16).save_pretrained(tmp)
@@ -151,6 +171,7 @@ def build_toy(
             "kind": "toy-world", "game": world.plugin, "game_name": world.game_name, "image_source": world.images,
             "images": world.source_config.model_dump(mode="json"), "max_pixels": world.max_pixels,
             "warm_start": asdict(settings), "history": history, "seconds": seconds,
+            "probe_formats": [CHECK_PROBE] if settings.check_steps else [],  # what `vzframe probe` reads as taught
         }  # fmt: skip
         if settings.heldout_games:
             from plugins.toy_world.heldout import format_figures, heldout_figures
@@ -293,30 +314,37 @@ def supervised(
         log(f"build-toy: clue_share={s.clue_share} thins turns of stage {s.clue_stage!r}, which {world.plugin} does not "
             f"have (its stages: {sorted(stages_played)}); every turn is kept. Set WarmStart(clue_stage=...) to thin one.")
     games = teacher_games(world, s.seed, clue_share=s.clue_share, clue_stage=s.clue_stage)  # one stream: the fine stage plays new games
-    # stage, its examples, steps, examples a step, caption replays
+    checks = check_examples(world, s.seed + 1, words=0.5) if s.check_steps else iter(())  # the mix; its replays continue it
+    # stage, its examples, steps, examples a step, caption replays, check replays
     stages = (
-        ("caption", captions, s.caption_steps, s.batch_size, 0),
-        ("game", games, s.game_steps, s.batch_size, s.caption_replay),
-        ("fine", games, s.fine_steps, s.fine_batch, 0),
+        ("caption", captions, s.caption_steps, s.batch_size, 0, 0),
+        ("check-words", check_examples(world, s.seed, words=1.0) if s.check_word_steps else iter(()), s.check_word_steps, s.batch_size, 0, 0),
+        ("check", checks, s.check_steps - s.check_word_steps, s.batch_size, 0, 0),
+        ("game", games, s.game_steps, s.batch_size, s.caption_replay, s.check_replay),
+        ("fine", games, s.fine_steps, s.fine_batch, 0, s.check_replay),
     )
     history, t0 = [], time.perf_counter()
     model.train()
-    for stage, stream, steps, size, replays in stages:
+    for stage, stream, steps, size, replays, check_replays in stages:
         if not steps:
             continue
         t_stage = time.perf_counter()
         if stage == "fine":
             optimizer = adamw(s.fine_lr)
+        stage_optimizer = adamw(s.check_lr) if stage == "check" else optimizer  # the others go on with theirs
 
-        def loss_of_step(step: int, stream: Iterator = stream, size: int = size, replays: int = replays) -> Any:
+        def loss_of_step(
+            step: int, stream: Iterator = stream, size: int = size, replays: int = replays, check_replays: int = check_replays
+        ) -> Any:
             replay = replays and step % replays == replays - 1
-            pairs = [next(captions if replay else stream) for _ in range(size)]
+            check = not replay and check_replays and step % check_replays == check_replays - 1
+            pairs = [next(captions if replay else checks if check else stream) for _ in range(size)]
             samples = [Sample(obs, (*tokenizer.encode(t, add_special_tokens=False), end), 1.0, 0, 0) for obs, t in pairs]
             batch = collate(processor, samples, tokenizer.pad_token_id)
             mask = batch["completion_mask"].float()
             return -(completion_logprobs(model, batch) * mask).sum() / mask.sum()
 
-        history += train_stage(stage, steps, loss_of_step, optimizer, trainable, s, log=log, t0=t0, clock=clock)
+        history += train_stage(stage, steps, loss_of_step, stage_optimizer, trainable, s, log=log, t0=t0, clock=clock)
         if seconds is not None:
             seconds[stage] = round(time.perf_counter() - t_stage, 1)
     visual.requires_grad_(True)

@@ -6,7 +6,7 @@ tokenizer learns its merges from (``corpus``).
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from plugins.toy_world.world import ToyWorld
@@ -20,6 +20,17 @@ CAPTION_PHRASES = 8
 """Most phrases a caption names (a chart's ``describe`` can list many)."""
 CORPUS_TURNS = 440
 """Teacher turns (prompts and targets) the tokenizer learns its merges from."""
+CHECK_QUESTION = 'A player says: "{claim}" Is that true of your picture?'
+"""How a check example asks (``check_examples``): the wording of the ``clevr.verify`` probe."""
+CHECK_PROBE = "clevr.verify"
+"""The probe whose question and answer format the check stage teaches (on the build's own
+pictures, never the probe's): a built model's stamp lists it in ``probe_formats``."""
+BLANK_SHARE = 0.1
+"""Share of check pictures that are blank: every claim about one is false (the spy's view)."""
+
+PHRASE_MEMORY = 512
+"""Distinct phrases ``check_examples`` remembers for its false claims (the most recent): every
+kind a CLEVR source has, and a bound for a source whose phrases never repeat."""
 
 
 def caption(phrases: tuple[str, ...]) -> str:
@@ -59,6 +70,78 @@ def caption_examples(world: ToyWorld, seed: int) -> Iterator[tuple[Any, str]]:
         else:
             continue  # nothing to say of this picture
         yield Observation(1, "player", "clue", messages, (item,)), target
+
+
+def _bare(phrase: str) -> str:
+    """``phrase`` without a leading article: what a check's reasoning repeats of its claim."""
+    words = phrase.split()
+    return " ".join(words[1:] if words[:1] in (["a"], ["an"], ["the"]) else words)
+
+
+def claim_words(phrases: Iterable[str]) -> list[str]:
+    """The words of ``describe``'s phrases that a one-word claim names: each phrase without its
+    article, split, in order, each once.
+
+    >>> claim_words(("a red cube", "an orange sphere", "a red sphere"))
+    ['red', 'cube', 'orange', 'sphere']
+    """
+    return list(dict.fromkeys(w for p in phrases for w in _bare(p).split()))
+
+
+def check_examples(world: ToyWorld, seed: int, *, words: float) -> Iterator[tuple[Any, str]]:
+    """Endless (observation, target) pairs that ask whether a player's claim is true of the
+    picture (``CHECK_QUESTION``), answered yes or no, on the source's pictures seeded ``seed +
+    40_000``. Half the claims are true (a phrase ``describe`` gives for the picture: "There is a
+    red cube."), half false: a phrase of another picture that this one lacks, sharing a word
+    with one of its phrases where one does (the harder decoy: a red sphere beside a red cube).
+    With probability ``words`` the claim is one word of such a phrase instead ("There is
+    something red."), true when some phrase of the picture has it: the one-attribute check a
+    small model learns first. One picture in ten is blank, and every claim about it is false.
+    The reasoning repeats the claim and gives the verdict (``<think>red cube no</think>``), the
+    shape of one check in a vote's reasoning (``games.spy.teacher.checks``)."""
+    from PIL import Image
+
+    from vzframe.probes import ANSWER_FORMAT
+    from vzframe.types import ImageItem, Observation
+
+    source = world.source(seed + 40_000)
+    rng, index = random.Random(f"checks:{seed}"), 0
+    seen_phrases: dict[str, None] = {}  # the last PHRASE_MEMORY distinct phrases, oldest first
+    while True:
+        item = source.get(index)
+        index += 1
+        phrases = tuple(dict.fromkeys(source.describe(item)))
+        if not phrases:
+            continue
+        for phrase in phrases:
+            seen_phrases.pop(phrase, None)
+            seen_phrases[phrase] = None
+        while len(seen_phrases) > PHRASE_MEMORY:
+            del seen_phrases[next(iter(seen_phrases))]
+        blank = rng.random() < BLANK_SHARE
+        true = not blank and rng.random() < 0.5
+        if rng.random() < words:
+            own = claim_words(phrases)
+            other = [w for w in claim_words(seen_phrases) if w not in own]
+            if not other:
+                continue
+            said = rng.choice(own if true or blank else other)
+            claim = f"There is something {said}."
+        else:
+            others = [p for p in seen_phrases if p not in phrases]
+            if not others:
+                continue
+            own_words = set(claim_words(phrases))
+            near = [p for p in others if own_words & set(claim_words((p,)))]
+            false = rng.choice(near if near and rng.random() < 0.5 else others)
+            said = rng.choice(phrases) if true or blank else false
+            claim, said = f"There is {said}.", _bare(said)
+        if blank:
+            item = ImageItem("blank", Image.new("RGB", item.image.size, "#ffffff"), {"blank": True})
+        question = f"{CHECK_QUESTION.format(claim=claim)} {ANSWER_FORMAT}"
+        messages = ({"role": "user", "content": [{"type": "image"}, {"type": "text", "text": question}]},)
+        verdict = "yes" if true else "no"
+        yield Observation(1, "player", "check", messages, (item,)), f"<think>{said} {verdict}</think><answer>{verdict}</answer>"
 
 
 def teacher_games(world: ToyWorld, seed: int, *, clue_share: float = 1.0, clue_stage: str = "clue") -> Iterator[tuple[Any, str]]:
