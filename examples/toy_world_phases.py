@@ -71,19 +71,19 @@ def eval_split(run: Path) -> None:
         na = lambda t, e: t["action"]["kind"] == "na"  # noqa: E731
         acc = {k: [v for e in g if (v := share(e, right)) is not None] for k, g in split.items()}
         abstain = [v for e in split[False] if (v := share(e, na)) is not None]
-        caught = [float(_most_voted(e) == e["info"]["spy"]) for e in split[False]]
+        caught = [float(_caught(e)) for e in split[False]]
         print(f"| {name} | {len(eps)} | {len(split[True]) / len(eps):.2f} | {_mean_se(acc[True])} | {_mean_se(acc[False])} "
               f"| {_mean_se(abstain)} | {_mean_se(caught)} |")
 
 
-def _most_voted(episode: dict) -> int | None:
-    """The one player with the most votes (None: no votes or a tie), as the spy game counts them."""
-    counts: dict[int, int] = {}
-    for t in episode["turns"]:
-        if t["stage"] == "decision" and t["action"]["kind"] == "vote":
-            counts[t["action"]["value"]] = counts.get(t["action"]["value"], 0) + 1
-    top = [p for p, n in counts.items() if n == max(counts.values())]
-    return top[0] if len(top) == 1 else None
+def _caught(episode: dict) -> bool:
+    """Whether the spy got the most votes of a logged game, as the spy game counts them (``most_voted``)."""
+    from collections import Counter
+
+    from games.clue_vote import most_voted
+
+    votes = [t["action"]["value"] for t in episode["turns"] if t["stage"] == "decision" and t["action"]["kind"] == "vote"]
+    return most_voted(Counter(votes), episode["info"]["spy"])
 
 
 def main() -> None:

@@ -76,6 +76,19 @@ def normalize_answer(text: str) -> str:
     return " ".join(unicodedata.normalize("NFKC", visible).split())
 
 
+def without_article(phrase: str) -> str:
+    """``phrase`` without a leading "a", "an" or "the" (words split on whitespace, joined by
+    one space; an article alone is kept): what a check repeats of a claim.
+
+    >>> without_article("a red cube"), without_article("an  orange sphere"), without_article("my picture is blank")
+    ('red cube', 'orange sphere', 'my picture is blank')
+    >>> without_article("a")
+    'a'
+    """
+    words = phrase.split()
+    return " ".join(words[1:] if len(words) > 1 and words[0] in ("a", "an", "the") else words)
+
+
 def _answer(completion: str) -> str | None:
     answer = extract_answer(completion)
     return None if answer is None else normalize_answer(answer)

@@ -51,7 +51,7 @@ import random
 from typing import Any
 
 from games.spy.roles import SPY
-from vzframe.parsing import normalize_answer, parse_clue
+from vzframe.parsing import normalize_answer, parse_clue, without_article
 from vzframe.protocols import Facts
 from vzframe.types import ImageItem
 
@@ -122,11 +122,7 @@ def claim(clue: str) -> str:
     >>> claim("There is a red cube."), claim("My picture is blank.")
     ('red cube', 'my picture is blank')
     """
-    text = stated(clue)
-    for article in ("a ", "an ", "the "):
-        if text.startswith(article):
-            return text[len(article) :]
-    return text
+    return without_article(stated(clue))
 
 
 def checks(clues: list[tuple[int, int, str]], phrases: tuple[str, ...], voter: int) -> str:

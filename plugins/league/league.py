@@ -182,10 +182,8 @@ def _pairing(seating: tuple[str, ...], roles: Sequence[str], results: list[dict[
     """One seating's mean result per role, with the standard error over games."""
     out: dict[str, Any] = {"seats": dict(zip(roles, seating)), "mean": {}, "se": {}}
     for role in roles:
-        values = [r[role] for r in results]
-        mean = sum(values) / len(values)
-        out["mean"][role] = mean
-        out["se"][role] = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1) / len(values))
+        summary = _mean_se([r[role] for r in results])
+        out["mean"][role], out["se"][role] = summary["mean"], summary["se"]
     return out
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from plugins.toy_world.world import ToyWorld
 from vzframe.models.tiny import CORPUS
+from vzframe.parsing import without_article
 
 BLANK_CLUE = "My picture is blank."
 THINK_DESCRIBE = "I describe my picture."
@@ -72,12 +73,6 @@ def caption_examples(world: ToyWorld, seed: int) -> Iterator[tuple[Any, str]]:
         yield Observation(1, "player", "clue", messages, (item,)), target
 
 
-def _bare(phrase: str) -> str:
-    """``phrase`` without a leading article: what a check's reasoning repeats of its claim."""
-    words = phrase.split()
-    return " ".join(words[1:] if words[:1] in (["a"], ["an"], ["the"]) else words)
-
-
 def claim_words(phrases: Iterable[str]) -> list[str]:
     """The words of ``describe``'s phrases that a one-word claim names: each phrase without its
     article, split, in order, each once.
@@ -85,7 +80,7 @@ def claim_words(phrases: Iterable[str]) -> list[str]:
     >>> claim_words(("a red cube", "an orange sphere", "a red sphere"))
     ['red', 'cube', 'orange', 'sphere']
     """
-    return list(dict.fromkeys(w for p in phrases for w in _bare(p).split()))
+    return list(dict.fromkeys(w for p in phrases for w in without_article(p).split()))
 
 
 def check_examples(world: ToyWorld, seed: int, *, words: float) -> Iterator[tuple[Any, str]]:
@@ -135,7 +130,7 @@ def check_examples(world: ToyWorld, seed: int, *, words: float) -> Iterator[tupl
             near = [p for p in others if own_words & set(claim_words((p,)))]
             false = rng.choice(near if near and rng.random() < 0.5 else others)
             said = rng.choice(phrases) if true or blank else false
-            claim, said = f"There is {said}.", _bare(said)
+            claim, said = f"There is {said}.", without_article(said)
         if blank:
             item = ImageItem("blank", Image.new("RGB", item.image.size, "#ffffff"), {"blank": True})
         question = f"{CHECK_QUESTION.format(claim=claim)} {ANSWER_FORMAT}"
