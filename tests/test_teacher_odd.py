@@ -1,12 +1,14 @@
 """The Odd One Out teacher (games/odd_one_out/teacher.py): it plays by the rules, its clues
-are true of the speaker's own picture, its votes land in the target band (N/A 5-30%,
-accuracy clearly above chance and below 0.9), it replays exactly from its rng, and
-``clue_truth`` accepts only a plain statement of the speaker's own picture."""
+are true of the speaker's own picture, its votes write one verdict per clue and answer what
+the verdicts say, they land in the target band (N/A 5-30%, accuracy clearly above chance and
+below 0.9), it replays exactly from its rng, and ``clue_truth`` accepts only a plain
+statement of the speaker's own picture."""
 
 from __future__ import annotations
 
 import math
 import random
+import re
 
 import pytest
 
@@ -18,6 +20,9 @@ from vzframe.testing import image_source, play_teacher
 from vzframe.types import Episode
 
 GAMES = 300
+VOTE_GAMES = 60
+"""Games whose votes' reasoning is read back check by check."""
+_CHECK = re.compile(r"(\d+) (.+) (yes|no)")
 
 
 @pytest.fixture(scope="module")
@@ -30,12 +35,17 @@ def facts(source):
     return Facts.of(source)
 
 
+def new_game(source, seed: int, config: OddOneOutConfig | None = None) -> OddOneOutGame:
+    """A game on pictures ``16 * seed`` on."""
+    pictures = iter(range(16 * seed, 16 * seed + 16))
+    return OddOneOutGame(config or OddOneOutConfig(), seed=seed, images=lambda: source.get(next(pictures)))
+
+
 def play(source, facts, seed: int, config: OddOneOutConfig | None = None, teacher=None) -> tuple[Episode, list[bool]]:
     """One game of the teacher in every seat, from pictures ``16 * seed`` on; and what
     ``clue_truth`` said of each of its clues."""
     teacher = teacher or OddOneOutGame.teacher
-    pictures = iter(range(16 * seed, 16 * seed + 16))
-    game = OddOneOutGame(config or OddOneOutConfig(), seed=seed, images=lambda: source.get(next(pictures)))
+    game = new_game(source, seed, config)
     truths = []
     for m in play_teacher(game, teacher, facts, random.Random(f"teacher:{seed}")):
         assert (m.truth is None) == (m.turn.stage == "decision")
@@ -43,6 +53,16 @@ def play(source, facts, seed: int, config: OddOneOutConfig | None = None, teache
             truths.append(m.truth)
             assert stated(m.move.split("<answer>")[1].split("</answer>")[0]) in facts.describe(game._images[m.player])
     return game.episode(), truths
+
+
+def verdicts(think: str) -> list[list[tuple[int, str, str]]]:
+    """A vote's reasoning read back: per round, each check's (player, claim, verdict); fails
+    on a check of any other shape."""
+    assert think.endswith("."), think
+    rounds = think.removesuffix(".").split("; ") if think != "." else []
+    checks = [[_CHECK.fullmatch(check) for check in said.split(", ")] for said in rounds]
+    assert all(all(said) for said in checks), think
+    return [[(int(c[1]), c[2], c[3]) for c in said if c] for said in checks]
 
 
 @pytest.fixture(scope="module")
@@ -58,16 +78,42 @@ def test_every_move_is_valid_and_every_clue_true(played):
     for episode, truths in played:
         assert all(t.action.kind != "invalid" for t in episode.turns)
         assert truths and all(truths)
-        assert {t.completion.split("</think>")[0] for t in episode.turns} <= {
-            "<think>" + line for line in (
-                "I describe my picture.",
-                "Other clues do not fit my picture, so I may be the odd one: I repeat one that fits it too.",
-                "Most clues do not fit my picture, so I am probably the odd one.",
-                "Every clue fits my picture.",
-                "Several players do not fit my picture.",
-                *(f"Player {p} does not fit my picture." for p in range(1, 5)),
-            )
-        }  # fmt: skip
+        assert {t.completion.split("</think>")[0] for t in episode.turns_of("clue")} <= {
+            "<think>I describe my picture.",
+            "<think>Other clues do not fit my picture, so I may be the odd one: I repeat one that fits it too.",
+        }
+
+
+def test_votes_check_every_clue_and_answer_what_the_checks_say(source, facts):
+    """Each vote's reasoning has one check per clue of the other players, in the order said,
+    a round at a time: the speaker, the claim (the clue's phrase without its article) and a
+    verdict. A clue that fits the voter's picture gets "yes"; one that does not gets "no" when
+    the voter notices (``notice``) and "yes" when it overlooks it. The answer is the one
+    player with a "no", the voter itself when most others have one, else N/A."""
+    seen = {"fits": 0, "no": 0, "overlooked": 0, "one": 0, "self": 0, "N/A": 0}
+    for seed in range(VOTE_GAMES):
+        game = new_game(source, seed)
+        for m in play_teacher(game, OddOneOutGame.teacher, facts, random.Random(f"teacher:{seed}")):
+            if m.turn.stage != "decision":
+                continue
+            mine = facts.describe(game._images[m.player])
+            think, answer = re.fullmatch(r"<think>(.*)</think><answer>(.*)</answer>", m.move).groups()
+            said: dict[int, list[tuple[int, str, str]]] = {}  # round: (speaker, phrase, claim), as said
+            for rnd, speaker, clue in game.clues:
+                if speaker != m.player:
+                    phrase, claim = re.fullmatch(r"There is (an? (.+))\.", clue).groups()
+                    said.setdefault(rnd, []).append((speaker, phrase, claim))
+            checked = verdicts(think)
+            assert [[(p, c) for p, c, _ in r] for r in checked] == [[(p, c) for p, _, c in r] for r in said.values()], m.move
+            for (_, phrase, _), (_, _, verdict) in zip(sum(said.values(), []), sum(checked, []), strict=True):
+                kind = "fits" if phrase in mine else "no" if verdict == "no" else "overlooked"
+                assert kind != "fits" or verdict == "yes", (m.move, mine)
+                seen[kind] += 1
+            odd = sorted({p for p, _, verdict in sum(checked, []) if verdict == "no"})
+            expected = str(odd[0]) if len(odd) == 1 else str(m.player) if 2 * len(odd) > len(game.seats) - 1 else "N/A"
+            assert answer == expected, m.move
+            seen["one" if len(odd) == 1 else "self" if answer == str(m.player) else "N/A"] += 1
+    assert all(n > 10 for n in seen.values()), seen  # every kind of verdict and of answer, often
 
 
 def test_votes_are_in_the_target_band(played):

@@ -7,7 +7,14 @@ It plays every seat honestly, knowing only what that player could: its own pictu
 | Stage | What the teacher does |
 |---|---|
 | clue | ``There is a red cube.``: a phrase true of the speaker's own picture, preferring one nobody has said yet. A player whose picture seems to differ (most of the others who spoke said something not in it) blends in with probability ``blend``: it repeats a phrase another player said that is true of its own picture too, if there is one |
-| decision | The voter checks each other player's clues against its own picture, noticing a clue that does not fit with probability ``notice``. Exactly one player noticed: vote for it. Most of the others: its own picture is probably the odd one, vote for itself. Otherwise (nobody, or several but not most): N/A |
+| decision | The voter checks each other player's clues against its own picture, noticing a clue that does not fit with probability ``notice``, and writes the checks out (``checks``): ``<think>1 red cube yes, 3 blue sphere no, 4 gray cylinder yes; 1 red cube yes, 3 green cube no, 4 ...</think>``. Exactly one player got a "no": vote for it. "No" for most of the others: its own picture is probably the odd one, vote for itself. Otherwise (nobody, or several but not most): N/A |
+
+A vote's reasoning gives one verdict per clue of the other players, in the order they were
+said, a round at a time, each after the claim it judges, as the spy teacher's does
+(``games.spy.teacher.checks``) and as build-toy's check stage teaches one check on its own:
+the vote is then a lookup in the voter's own verdicts. A verdict is what the voter noticed,
+not the truth: a misfit it overlooks gets "yes", so the answer follows from the reasoning
+written before it.
 
 Every clue is true of the speaker's picture, so the errors come from the pictures and from
 attention, as a player's would: an odd player whose clues all fit picture A, or whose
@@ -19,7 +26,8 @@ default config (4 players, 2 clue rounds), 400 teacher games (1,600 votes), each
 ``random.Random(f"teacher:{seed}")`` as ``check_game`` seeds it: vote accuracy 0.799
 (binomial standard error 0.010; chance 0.25), N/A rate 0.169 (0.009), wrong votes 0.031;
 the odd one got the most votes in 0.97 of games and voted for itself in 0.86; every clue was
-true of its speaker's picture.
+true of its speaker's picture (the same votes as when the reasoning was one line, "Player 3
+does not fit my picture.": the verdicts only write out what the voter noticed).
 ``tests/test_teacher_odd.py`` checks the band on 300 games. Without attention
 (``notice=1``) the votes are nearly perfect (accuracy 0.97 at ``blend=0.5``): on
 ``clevr_toy`` two pictures rarely share a kind of object, so a misfit is almost always there
@@ -32,7 +40,7 @@ import random
 import re
 from typing import Any
 
-from vzframe.parsing import extract_answer, normalize_answer
+from vzframe.parsing import extract_answer, normalize_answer, without_article
 from vzframe.protocols import Facts
 
 BLEND = 0.5
@@ -43,10 +51,6 @@ the teacher's imperfect attention, which leaves self-play room to learn."""
 
 THINK_DESCRIBE = "I describe my picture."
 THINK_BLEND = "Other clues do not fit my picture, so I may be the odd one: I repeat one that fits it too."
-THINK_ONE = "Player {player} does not fit my picture."
-THINK_SELF = "Most clues do not fit my picture, so I am probably the odd one."
-THINK_NONE = "Every clue fits my picture."
-THINK_SEVERAL = "Several players do not fit my picture."
 
 _CLUE = re.compile(r"(?:there is |there's |i see )?(.+?)\.?", re.IGNORECASE)
 
@@ -94,6 +98,37 @@ def misfits(heard: dict[int, list[str]], mine: tuple[str, ...]) -> list[int]:
     return sorted(p for p, phrases in heard.items() if any(s not in own for s in phrases))
 
 
+def claim(clue: str) -> str:
+    """What a clue claims, as a vote's reasoning repeats it: ``stated`` without its article.
+
+    >>> claim("There is a red cube."), claim("There is an orange sphere.")
+    ('red cube', 'orange sphere')
+    """
+    return without_article(stated(clue))
+
+
+def checks(clues: list[tuple[int, int, str]], voter: int, noticed: set[tuple[int, int]]) -> str:
+    """A voter's reasoning: each clue of the other players (``(round, player, clue)``, in the
+    order said) as its speaker, what it claims (``claim``) and the voter's verdict, "no" if
+    the voter noticed that it does not fit its picture (``noticed`` holds ``(player, k)`` for
+    that player's ``k``-th clue, from 0) and "yes" otherwise; a round at a time.
+
+    >>> clues = [(1, 1, "There is a red cube."), (1, 2, "There is a red cube."), (1, 3, "There is a blue sphere."),
+    ...          (2, 1, "There is a red cube."), (2, 2, "There is a green cube."), (2, 3, "There is a blue sphere.")]
+    >>> checks(clues, 2, {(3, 1)})  # player 3's second clue noticed, its first overlooked
+    '1 red cube yes, 3 blue sphere yes; 1 red cube yes, 3 blue sphere no.'
+    >>> checks([(1, 1, "There is a red cube.")], 1, set())
+    '.'
+    """
+    rounds: dict[int, list[str]] = {}
+    count: dict[int, int] = {}
+    for rnd, player, clue in clues:
+        if player != voter:
+            k = count[player] = count.get(player, -1) + 1
+            rounds.setdefault(rnd, []).append(f"{player} {claim(clue)} {'no' if (player, k) in noticed else 'yes'}")
+    return "; ".join(", ".join(said) for said in rounds.values()) + "."
+
+
 class OddTeacher:
     """The Odd One Out teacher (see the module docstring); deterministic given ``rng``."""
 
@@ -105,7 +140,7 @@ class OddTeacher:
         heard = _heard(game, player)
         if game.stage == "clue":
             return self._clue(game, player, mine, heard, rng)
-        return self._vote(player, mine, heard, rng)
+        return self._vote(game, player, mine, heard, rng)
 
     def _clue(self, game: Any, player: int, mine: tuple[str, ...], heard: dict[int, list[str]], rng: random.Random) -> str:
         if not mine:
@@ -120,15 +155,28 @@ class OddTeacher:
         fresh = [p for p in mine if p.lower() not in said] or list(mine)
         return f"<think>{THINK_DESCRIBE}</think><answer>{clue_text(rng.choice(fresh))}</answer>"
 
-    def _vote(self, player: int, mine: tuple[str, ...], heard: dict[int, list[str]], rng: random.Random) -> str:
-        own = {p.lower() for p in mine}
-        noticed = {p: [s for s in phrases if s not in own and rng.random() < self.notice] for p, phrases in sorted(heard.items())}
-        odd = [p for p, wrong in noticed.items() if wrong]
+    def _vote(self, game: Any, player: int, mine: tuple[str, ...], heard: dict[int, list[str]], rng: random.Random) -> str:
+        noticed = self._noticed(heard, mine, rng)
+        odd = sorted({p for p, _ in noticed})
         if len(odd) == 1:
-            return f"<think>{THINK_ONE.format(player=odd[0])}</think><answer>{odd[0]}</answer>"
-        if heard and 2 * len(odd) > len(heard):
-            return f"<think>{THINK_SELF}</think><answer>{player}</answer>"
-        return f"<think>{THINK_SEVERAL if odd else THINK_NONE}</think><answer>N/A</answer>"
+            answer = str(odd[0])
+        elif heard and 2 * len(odd) > len(heard):
+            answer = str(player)
+        else:
+            answer = "N/A"
+        return f"<think>{checks(list(game.clues), player, noticed)}</think><answer>{answer}</answer>"
+
+    def _noticed(self, heard: dict[int, list[str]], mine: tuple[str, ...], rng: random.Random) -> set[tuple[int, int]]:
+        """The clues, as ``(player, k)`` (that player's ``k``-th, from 0), that the voter notices
+        do not fit its picture: one draw per misfit, player by player in seat order, not in the
+        order said that ``checks`` writes, so the votes and the figures measured draw alike."""
+        own = {p.lower() for p in mine}
+        return {
+            (p, k)
+            for p, phrases in sorted(heard.items())
+            for k, s in enumerate(phrases)
+            if s not in own and rng.random() < self.notice
+        }
 
     def clue_truth(self, game: Any, player: int, completion: str, facts: Facts) -> bool | None:
         """True iff ``completion`` is a clue whose answer states a phrase of ``player``'s own
