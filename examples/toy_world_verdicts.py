@@ -1,10 +1,10 @@
-"""How well a spy-game toy model follows the teacher's checked votes (docs/toy-world.md "Why the
+"""How well a toy model follows the teacher's checked votes (docs/toy-world.md "Why the
 check stage"), teacher-forced: for the votes of games the teacher plays in every seat, the share
 of the reasoning's verdicts ("yes"/"no" after each clue) the model puts more probability on
 than on the other word, the same for the "no" verdicts alone (the clues that do not fit), and
 the share of answers whose first token it ranks first given the teacher's own reasoning.
 
-    python examples/toy_world_verdicts.py plugins/toy_world/model [--votes 120] [--seed 4242]
+    python examples/toy_world_verdicts.py plugins/toy_world/model [--votes 120] [--seed 4242] [--game games.spy]
 
 The games are the build's teacher stream (``targets.teacher_games``) on pictures seeded
 ``--seed``, which no build uses (the builds use 0, 10000 and 20000).
@@ -17,7 +17,8 @@ import argparse
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("model", help="a spy-game toy model directory")
+    parser.add_argument("model", help="a toy model directory (vzframe model build-toy)")
+    parser.add_argument("--game", default="games.spy", help="the game plugin the model was built for")
     parser.add_argument("--votes", type=int, default=120)
     parser.add_argument("--seed", type=int, default=4242)
     args = parser.parse_args()
@@ -38,7 +39,7 @@ def main() -> None:
     yes, no = (tokenizer.encode(f" {w}", add_special_tokens=False) for w in ("yes", "no"))
     if len(yes) != 1 or len(no) != 1:
         raise SystemExit(f"{args.model}: ' yes' and ' no' are not one token each; this model was not built with checked votes.")
-    stream = teacher_games(toy_world("games.spy"), args.seed, clue_share=0.0)
+    stream = teacher_games(toy_world(args.game), args.seed, clue_share=0.0)
     counts = {"verdicts": 0, "verdicts_right": 0, "no": 0, "no_right": 0, "answers": 0, "answers_right": 0}
     with torch.no_grad():
         while counts["answers"] < args.votes:

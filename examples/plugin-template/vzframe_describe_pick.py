@@ -8,7 +8,7 @@
 | Rewards | `pick.guess`: +1 right, -0.5 N/A, -1 wrong or invalid. `pick.clue`: 1 when the picker is right, else 0 |
 | Metrics | `acc` (right picks / picks), `na` (N/A / picks) |
 | Config keys | `candidates` (2, 2..8) |
-| Teacher | `PickTeacher`: the describer names a thing only the target shows; the picker takes the one picture that shows it, N/A if none or several do |
+| Teacher | `PickTeacher`: the describer names a thing only the target shows; the picker checks it against each picture (`<think>1 red cube no, 2 red cube yes.</think>`) and takes the one that shows it, N/A if none or several do |
 | Probe | `describe_pick.shows`: "Does the picture show a red cube?" on held-out pictures (yes: a phrase of it; no: another picture's) |
 """
 
@@ -22,7 +22,7 @@ from typing import ClassVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from vzframe.hookspecs import hookimpl
-from vzframe.parsing import extract_answer, normalize_answer, parse_choice, parse_clue, public_text
+from vzframe.parsing import extract_answer, normalize_answer, parse_choice, parse_clue, public_text, without_article
 from vzframe.probes import Ask, GeneratedProbe
 from vzframe.protocols import Facts, ImageDraw, RewardFn
 from vzframe.types import Action, Episode, Metric, Observation, PhaseSpec, Turn
@@ -62,9 +62,24 @@ def stated(description: str) -> str:
     return normalize_answer(description).lower().removeprefix("there is ").removesuffix(".")
 
 
+def checks(thing: str, shows: list[set[str]]) -> str:
+    """The picker's reasoning: one check per picture, in order: its number, the thing without
+    its article (as build-toy's check stage repeats a claim) and "yes" if it shows it, else "no".
+
+    >>> checks("a red cube", [{"a blue sphere"}, {"a red cube", "a gray cylinder"}])
+    '1 red cube no, 2 red cube yes.'
+    """
+    claim = without_article(thing)
+    return ", ".join(f"{k} {claim} {'yes' if thing in s else 'no'}" for k, s in enumerate(shows, 1)) + "."
+
+
 class PickTeacher:
     """The scripted player ``vzframe model build-toy --game games.describe_pick`` learns from
-    (``check_game`` plays it too). ``facts.describe(picture)`` lists what a picture shows."""
+    (``check_game`` plays it too). ``facts.describe(picture)`` lists what a picture shows.
+
+    The picker writes out the checks its pick rests on (``checks``), and its answer follows
+    from them: a small model finds the picture in one step far less easily than it checks one
+    claim against one picture, which build-toy's check stage teaches on its own."""
 
     def act(self, game: DescribePickGame, player: int, facts: Facts, rng: random.Random) -> str:
         shows = [{p.lower() for p in facts.describe(picture)} for picture in game.pictures]
@@ -74,11 +89,11 @@ class PickTeacher:
             phrase = rng.choice(only_mine or mine)
             return f"<think>I name what stands out in my picture.</think><answer>There is {phrase}.</answer>"
         said = game.turns[0].action
-        fits = [k for k, s in enumerate(shows, 1) if said.kind == "clue" and stated(said.value) in s]
-        if len(fits) == 1:
-            return f"<think>Only picture {fits[0]} shows that.</think><answer>{fits[0]}</answer>"
-        why = "Several pictures show that." if fits else "No picture shows that."
-        return f"<think>{why}</think><answer>N/A</answer>"
+        if said.kind != "clue":
+            return "<think>There is no description.</think><answer>N/A</answer>"
+        thing = stated(said.value)
+        fits = [k for k, s in enumerate(shows, 1) if thing in s]
+        return f"<think>{checks(thing, shows)}</think><answer>{fits[0] if len(fits) == 1 else 'N/A'}</answer>"
 
     def clue_truth(self, game: DescribePickGame, player: int, completion: str, facts: Facts) -> bool | None:
         if player != 1:  # the picker's answer is a choice, not a statement about a picture

@@ -3,10 +3,12 @@
 import doctest
 import itertools
 import random
+import re
 
 import vzframe_describe_pick as plugin
 from PIL import Image
 
+from vzframe.parsing import without_article
 from vzframe.protocols import Facts
 from vzframe.testing import check_game, image_source
 from vzframe.types import ImageItem
@@ -70,6 +72,29 @@ def test_teacher():
     assert teacher.act(game, 2, facts, random.Random(0)).endswith("<answer>N/A</answer>")
     for lie in ("<answer>There is a pink dodecahedron.</answer>", "There is nothing.", "<answer></answer>"):
         assert teacher.clue_truth(game, 1, lie, facts) is False
+
+
+def test_teacher_vote_is_its_checks():
+    """The picker's reasoning is one check per picture, in order: its number, the claim (the
+    description's thing without its article) and "yes" exactly when that picture shows it. Its
+    answer is what the checks imply: the one "yes" picture, else N/A."""
+    source = image_source("clevr_toy")
+    facts, teacher = Facts.of(source), Game.teacher
+    verdicts, answers = set(), set()
+    for seed in range(40):  # 2 to 8 pictures: among many, a description now and then fits several
+        pictures = itertools.count(8 * seed)
+        game = Game(plugin.Config(candidates=2 + seed % 7), seed=seed, images=lambda: source.get(next(pictures)))
+        game.step(1, teacher.act(game, 1, facts, random.Random(seed)))
+        vote = re.fullmatch(r"<think>(.*)\.</think><answer>(.*)</answer>", teacher.act(game, 2, facts, random.Random(seed)))
+        checked = [re.fullmatch(r"(\d+) (.+) (yes|no)", check).groups() for check in vote[1].split(", ")]
+        claim = without_article(plugin.stated(game.turns[0].action.value))
+        shown = [{without_article(p.lower()) for p in facts.describe(picture)} for picture in game.pictures]
+        assert checked == [(str(k), claim, "yes" if claim in phrases else "no") for k, phrases in enumerate(shown, 1)]
+        yes = [k for k, _, verdict in checked if verdict == "yes"]
+        assert vote[2] == (yes[0] if len(yes) == 1 else "N/A")
+        verdicts |= {verdict for *_, verdict in checked}
+        answers.add(vote[2] == "N/A")
+    assert verdicts == {"yes", "no"} and answers == {True, False}  # picks and N/A, "yes" and "no"
 
 
 def test_register_probes_shows_probe_asks_what_describe_says():
