@@ -315,3 +315,18 @@ def clue_valid(episodes: Iterable[Episode]) -> float:
     """The share of clue turns that gave a valid clue."""
     clues = [t for e in episodes for t in e.turns_of("clue")]
     return sum(t.action.kind == "clue" for t in clues) / max(len(clues), 1)
+
+
+def written_checks(verdicts: Iterable[tuple[int, int, str, bool]]) -> str:
+    """A voter's checked reasoning, as the shipped teachers write it: one ``player claim
+    yes|no`` per ``(round, player, claim, verdict)``, in the order given, a round at a time.
+
+    >>> written_checks([(1, 1, "red cube", True), (1, 2, "blue sphere", False), (2, 1, "red cube", True)])
+    '1 red cube yes, 2 blue sphere no; 1 red cube yes.'
+    >>> written_checks([])
+    '.'
+    """
+    rounds: dict[int, list[str]] = {}
+    for rnd, player, claim, fits in verdicts:
+        rounds.setdefault(rnd, []).append(f"{player} {claim} {'yes' if fits else 'no'}")
+    return "; ".join(", ".join(said) for said in rounds.values()) + "."

@@ -40,6 +40,7 @@ import random
 import re
 from typing import Any
 
+from games.clue_vote import written_checks
 from vzframe.parsing import extract_answer, normalize_answer, without_article
 from vzframe.protocols import Facts
 
@@ -120,13 +121,13 @@ def checks(clues: list[tuple[int, int, str]], voter: int, noticed: set[tuple[int
     >>> checks([(1, 1, "There is a red cube.")], 1, set())
     '.'
     """
-    rounds: dict[int, list[str]] = {}
     count: dict[int, int] = {}
+    verdicts = []
     for rnd, player, clue in clues:
         if player != voter:
             k = count[player] = count.get(player, -1) + 1
-            rounds.setdefault(rnd, []).append(f"{player} {claim(clue)} {'no' if (player, k) in noticed else 'yes'}")
-    return "; ".join(", ".join(said) for said in rounds.values()) + "."
+            verdicts.append((rnd, player, claim(clue), (player, k) not in noticed))
+    return written_checks(verdicts)
 
 
 class OddTeacher:

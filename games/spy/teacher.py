@@ -50,6 +50,7 @@ import functools
 import random
 from typing import Any
 
+from games.clue_vote import written_checks
 from games.spy.roles import SPY
 from vzframe.parsing import normalize_answer, parse_clue, without_article
 from vzframe.protocols import Facts
@@ -134,11 +135,7 @@ def checks(clues: list[tuple[int, int, str]], phrases: tuple[str, ...], voter: i
     ...         (2, 1, "There is a red cube."), (2, 2, "There is a red cube.")], ("a red cube",), 3)
     '1 red cube yes, 2 my picture is blank no; 1 red cube yes, 2 red cube yes.'
     """
-    rounds: dict[int, list[str]] = {}
-    for rnd, player, clue in clues:
-        if player != voter:
-            rounds.setdefault(rnd, []).append(f"{player} {claim(clue)} {'yes' if fits(clue, phrases) else 'no'}")
-    return "; ".join(", ".join(said) for said in rounds.values()) + "."
+    return written_checks((rnd, player, claim(clue), fits(clue, phrases)) for rnd, player, clue in clues if player != voter)
 
 
 def _clue(think: str, answer: str) -> str:
