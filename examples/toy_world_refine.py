@@ -1,5 +1,5 @@
 """Refine a toy base model: its fine stage again, from a fresh optimiser, on a new seed of the
-teacher's games (docs/toy-world.md "Refining a base: one seed votes well, another does not").
+teacher's games (docs/toy-world.md "Refining a base: the order of the teacher's games decides").
 
     python examples/toy_world_refine.py plugins/toy_world/model runs/toy-refined-7 --seed 7
     python examples/toy_world_refine.py MODEL_DIR OUT_DIR --seed S [--steps 1000] [--game games.spy] [--heldout-games 128]
@@ -47,29 +47,31 @@ def main() -> None:
     from plugins.toy_world.build import WarmStart, supervised
     from plugins.toy_world.heldout import format_figures, heldout_figures
     from plugins.toy_world.world import toy_world
+    from vzframe.models.tiny import written_atomically
     from vzframe.train.trainer import load_model
 
     world = toy_world(args.game)
     stamp = json.loads(stamp_file.read_text())
-    shutil.copytree(source, out)
-    processor = AutoProcessor.from_pretrained(source)
-    model = load_model(str(source), bf16=False)
-    torch.manual_seed(0)
-    # the fine stage alone: one check step (the check optimiser's) starts the check stream, the
-    # look stage is skipped but counted so the vision tower stays frozen
-    settings = WarmStart(seed=args.seed, look_steps=1, caption_steps=0, check_steps=1, check_word_steps=0, game_steps=0,
-                         fine_steps=args.steps, heldout_games=0)  # fmt: skip
-    t0 = time.perf_counter()
-    history = supervised(model, processor, settings, world, log=_every_250)
-    model.to(torch.bfloat16).save_pretrained(out)
-    stamp["refined"] = {"from": args.model, "seed": args.seed, "steps": args.steps,
-                        "history": [h for h in history if h["stage"] == "fine"], "seconds": round(time.perf_counter() - t0, 1)}  # fmt: skip
-    stamp.pop("heldout", None)
-    if args.heldout_games:
-        stamp["heldout"] = heldout_figures(out, games=args.heldout_games, world=world)
-        stamp["heldout"]["model"]["path"] = "."
-        print(format_figures(stamp["heldout"]))
-    (out / "vzframe-toy.json").write_text(json.dumps(stamp, indent=1))
+    with written_atomically(out, prefix=".refine-") as tmp:  # a run killed half-way leaves no OUT_DIR
+        shutil.copytree(source, tmp, dirs_exist_ok=True)
+        processor = AutoProcessor.from_pretrained(source)
+        model = load_model(str(source), bf16=False)
+        torch.manual_seed(0)
+        # the fine stage alone: one check step (the check optimiser's) starts the check stream, the
+        # look stage is skipped but counted so the vision tower stays frozen
+        settings = WarmStart(seed=args.seed, look_steps=1, caption_steps=0, check_steps=1, check_word_steps=0, game_steps=0,
+                             fine_steps=args.steps, heldout_games=0)  # fmt: skip
+        t0 = time.perf_counter()
+        history = supervised(model, processor, settings, world, log=_every_250)
+        model.to(torch.bfloat16).save_pretrained(tmp)
+        stamp["refined"] = {"from": args.model, "seed": args.seed, "steps": args.steps,
+                            "history": [h for h in history if h["stage"] == "fine"], "seconds": round(time.perf_counter() - t0, 1)}  # fmt: skip
+        stamp.pop("heldout", None)
+        if args.heldout_games:
+            stamp["heldout"] = heldout_figures(tmp, games=args.heldout_games, world=world)
+            stamp["heldout"]["model"]["path"] = "."
+            print(format_figures(stamp["heldout"]))
+        (tmp / "vzframe-toy.json").write_text(json.dumps(stamp, indent=1))
     print(f"refined model written to {out}; use it with model={out}")
 
 
