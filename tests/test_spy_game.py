@@ -15,6 +15,7 @@ from pydantic import ValidationError
 import games.spy
 from games.clue_vote import TRUNCATED
 from games.spy import SpyConfig, SpyGame, game, prompts, rewards
+from games.spy.game import spy_bluffed
 from games.spy.rewards import ClueReward, FormatReward, VoteReward, clue_rewards, vote_reward
 from vzframe import hookspecs
 from vzframe.gamespec import metrics_of, reward_fns_of
@@ -318,7 +319,8 @@ def test_metrics():
     texts = ["<answer>zzz</answer>", "<answer>{spy}</answer>", "<answer>N/A</answer>"]
     _, one_vote = scripted_episode(lambda spy, voters: {p: t.format(spy=spy) for p, t in zip(voters, texts)})
     m = games.spy.metrics([caught, one_vote, Episode("other", 0, (), ())])
-    assert m == pytest.approx({"acc": 4 / 6, "na": 1 / 6, "invalid": 1 / 6, "spy_caught": 1.0, "clue_valid": 14 / 16})
+    both = {"acc": 4 / 6, "spy_caught": 1.0}  # neither spy said "blank": both games count as bluffs too
+    assert m == pytest.approx({**both, "na": 1 / 6, "invalid": 1 / 6, "clue_valid": 14 / 16, "bluff_acc": 4 / 6, "bluff_caught": 1.0})
     assert games.spy.metrics([Episode("other", 0, (), ())]) is None
     assert games.spy.metrics([]) is None
 
@@ -358,8 +360,29 @@ def test_hooks_register_and_collect():
     assert set(SpyGame.phases) == {"decision", "clue"} and next(iter(SpyGame.phases)) == "decision"
     _, ep = scripted_episode(lambda spy, voters: {p: "<answer>N/A</answer>" for p in voters})
     result = metrics_of(SpyGame, pm, [ep])
-    assert result["na"] == 1.0 and set(result) == {"acc", "na", "invalid", "spy_caught", "clue_valid"}
+    assert result["na"] == 1.0 and set(result) == {"acc", "na", "invalid", "spy_caught", "clue_valid", "bluff_acc", "bluff_caught"}
     assert pm.hook.collect_metrics(episodes=[ep]) == []  # no hook: nothing to broadcast
+
+
+def test_bluff_figures_count_only_games_whose_spy_never_said_blank():
+    """A spy that says "blank" in any round gave itself away: its game leaves the bluff figures."""
+
+    def game(seed: int, admits: bool, voted: str) -> Episode:
+        g = make(seed)
+        for rnd, p in itertools.product((1, 2), (1, 2, 3, 4)):
+            blank = admits and p == g.spy and rnd == 2
+            g.step(p, "<think>t</think><answer>My picture is BLANK.</answer>" if blank else clue(p, rnd))
+        voters = g.to_act()
+        for p in voters:
+            g.step(p, f"<answer>{g.spy if voted == 'spy' else next(q for q in (1, 2, 3, 4) if q not in (p, g.spy))}</answer>")
+        return g.episode()
+
+    admitted, bluffed, missed = game(3, True, "spy"), game(4, False, "spy"), game(5, False, "other")
+    assert not spy_bluffed(admitted) and spy_bluffed(bluffed) and spy_bluffed(missed)
+    m = SpyGame.collect_metrics([admitted, bluffed, missed])
+    assert m["acc"] == pytest.approx(2 / 3) and m["spy_caught"] == pytest.approx(2 / 3)
+    assert m["bluff_acc"] == 0.5 and m["bluff_caught"] == 0.5
+    assert "bluff_acc" not in SpyGame.collect_metrics([admitted]) and set(SpyGame.metrics) >= {"bluff_acc", "bluff_caught"}
 
 
 def test_turn_records_prompt_and_images():

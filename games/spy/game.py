@@ -93,7 +93,13 @@ class SpyGame(ClueVoteGame):
     roles: ClassVar[tuple[Role, ...]] = (SPY, CITIZEN, JUDGE)
     teacher: ClassVar[SpyTeacher] = SpyTeacher()
     """The scripted player build-toy warm-starts on and check_game plays (``games.spy.teacher``)."""
-    metrics: ClassVar[Mapping[str, Metric]] = MappingProxyType({**VOTE_METRICS, "spy_caught": Metric("spy caught", headline=True)})
+    metrics: ClassVar[Mapping[str, Metric]] = MappingProxyType({
+        **VOTE_METRICS, "spy_caught": Metric("spy caught", headline=True),
+        "bluff_acc": Metric("vote accuracy, spy bluffs"), "bluff_caught": Metric("spy caught, spy bluffs"),
+    })  # fmt: skip
+    """``bluff_*``: the same figures over the games whose spy never said its picture is blank
+    (``spy_bluffed``), where a vote is right only if the voter checked the clues against its
+    picture; absent when no game of the batch had a bluffing spy."""
     phases: ClassVar[Mapping[str, PhaseSpec]] = MappingProxyType(
         {
             "decision": PhaseSpec("decision", ("spy.vote",), "group"),
@@ -112,7 +118,11 @@ class SpyGame(ClueVoteGame):
             return None
         votes = [(t.action, e.info["spy"]) for e in games for t in e.turns_of("decision")]
         caught = sum(spy_caught(e) for e in games)
-        return {**vote_rates(votes), "spy_caught": caught / len(games), "clue_valid": clue_valid(games)}
+        out = {**vote_rates(votes), "spy_caught": caught / len(games), "clue_valid": clue_valid(games)}
+        if bluffs := [e for e in games if spy_bluffed(e)]:
+            votes = [(t.action, e.info["spy"]) for e in bluffs for t in e.turns_of("decision")]
+            out |= {"bluff_acc": vote_rates(votes)["acc"], "bluff_caught": sum(spy_caught(e) for e in bluffs) / len(bluffs)}
+        return out
 
     @staticmethod
     def outcome(episode: Episode) -> dict[str, float] | None:
@@ -226,3 +236,10 @@ def spy_caught(episode: Episode) -> float:
     """1.0 when the spy got the most votes of one spy game, else 0.0."""
     counts = vote_counts((t.action for t in episode.turns_of("decision")), num_players(episode))
     return float(most_voted(counts, episode.info["spy"]))
+
+
+def spy_bluffed(episode: Episode) -> bool:
+    """Whether the spy of one spy game bluffed: none of its clues says "blank" (the teacher's
+    admission is "My picture is blank."; a spy that says so in any round gave itself away)."""
+    spy = episode.info["spy"]
+    return not any(t.player == spy and "blank" in str(t.action.value).lower() for t in episode.turns_of("clue"))
