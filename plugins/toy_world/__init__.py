@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 MODEL_NAME = "toy-world"
 TOY_MODELS = "toy-models"
 """The cache folder (``$VZFRAME_CACHE``, else ``~/.cache/vzframe``) where games' toy models are built on first use."""
-DEFAULT_BUILD_TIME = "about 23 min on 2 idle CPU cores"
+DEFAULT_BUILD_TIME = "about 30 min on 2 idle CPU cores"
 """How long a build with the default ``WarmStart()`` takes."""
 
 
@@ -194,13 +194,13 @@ def register_commands(model_subparsers) -> None:
 
     toy = model_subparsers.add_parser(
         "build-toy",
-        help="build a toy base model for a game with a teacher into DIR (defaults: about 23 min on 2 idle CPU cores)",
+        help="build a toy base model for a game with a teacher into DIR (defaults: about 30 min on 2 idle CPU cores)",
         description=(
             "Warm-start a 3.8 M-parameter Qwen2.5-VL: its vision tower on the kinds of thing the image source's "
             "describe(item) names, then on captions from describe, then on checks of claims against the picture, then on "
             "the game's teacher playing whole games, and write its held-out figures (valid answers, true clues, "
             "the game's metrics, each with a standard error) into DIR/vzframe-toy.json. With the defaults the "
-            "spy game's build takes about 23 minutes on 2 idle CPU cores; the time grows with the steps. "
+            "spy game's build takes about 30 minutes on 2 idle CPU cores; the time grows with the steps. "
             "Use it with `vzframe run GAME ... model=DIR`."
         ),
     )
@@ -211,6 +211,8 @@ def register_commands(model_subparsers) -> None:
     toy.add_argument("--seed", type=int, default=WarmStart.seed)
     toy.add_argument("--look-steps", type=int, default=WarmStart.look_steps,
                      help="look-stage steps of 32 pictures (the vision tower alone)")
+    toy.add_argument("--look-pool", type=int, default=WarmStart.look_pool,
+                     help="pictures the look stage draws its batches from (encoded once; 16,000 take about 3.6 GB)")
     toy.add_argument("--caption-steps", type=int, default=WarmStart.caption_steps, help="caption-stage steps of 16")
     toy.add_argument("--game-steps", type=int, default=WarmStart.game_steps, help="game-stage steps of 16")
     toy.add_argument("--fine-steps", type=int, default=WarmStart.fine_steps,
@@ -248,7 +250,7 @@ def _build_toy(args: argparse.Namespace) -> int:
     from plugins.toy_world.build import WarmStart, build_toy
 
     settings = WarmStart(
-        seed=args.seed, look_steps=args.look_steps, caption_steps=args.caption_steps, game_steps=args.game_steps,
+        seed=args.seed, look_steps=args.look_steps, look_pool=args.look_pool, caption_steps=args.caption_steps, game_steps=args.game_steps,
         fine_steps=args.fine_steps, heldout_games=args.heldout_games, check_steps=args.check_steps,
         check_word_steps=args.check_word_steps, check_replay=args.check_replay,
     )
