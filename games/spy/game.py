@@ -99,7 +99,8 @@ class SpyGame(ClueVoteGame):
     })  # fmt: skip
     """``bluff_*``: the same figures over the games whose spy never said its picture is blank
     (``spy_bluffed``), where a vote is right only if the voter checked the clues against its
-    picture; absent when no game of the batch had a bluffing spy."""
+    picture; NaN when no game of the batch had a bluffing spy (every declared metric is reported
+    at every step, on every rank)."""
     phases: ClassVar[Mapping[str, PhaseSpec]] = MappingProxyType(
         {
             "decision": PhaseSpec("decision", ("spy.vote",), "group"),
@@ -119,9 +120,11 @@ class SpyGame(ClueVoteGame):
         votes = [(t.action, e.info["spy"]) for e in games for t in e.turns_of("decision")]
         caught = sum(spy_caught(e) for e in games)
         out = {**vote_rates(votes), "spy_caught": caught / len(games), "clue_valid": clue_valid(games)}
-        if bluffs := [e for e in games if spy_bluffed(e)]:
-            votes = [(t.action, e.info["spy"]) for e in bluffs for t in e.turns_of("decision")]
-            out |= {"bluff_acc": vote_rates(votes)["acc"], "bluff_caught": sum(spy_caught(e) for e in bluffs) / len(bluffs)}
+        bluffs = [e for e in games if spy_bluffed(e)]
+        votes = [(t.action, e.info["spy"]) for e in bluffs for t in e.turns_of("decision")]
+        nan = float("nan")  # no bluff game in the batch: no figure (the report and the jackknife skip NaN)
+        out["bluff_acc"] = vote_rates(votes)["acc"] if votes else nan
+        out["bluff_caught"] = sum(spy_caught(e) for e in bluffs) / len(bluffs) if bluffs else nan
         return out
 
     @staticmethod
